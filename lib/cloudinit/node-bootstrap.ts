@@ -1,0 +1,171 @@
+/**
+ * A node's cloud-config, composed from the node contract: bootstrap scripts, node.env, staged Slurm files
+ * and one runcmd that runs the bootstrap entry point.
+ */
+import { readdirSync, readFileSync, statSync } from 'fs';
+import { join, posix } from 'path';
+import { CloudConfig, type CloudConfigCommand } from './cloud-config';
+import { renderNodeEnv, type NodeRole } from './node-env';
+import { findPackageRoot } from './package-root';
+
+/** Where the repo's `bootstrap-scripts/` tree lands on the node. */
+export const BOOTSTRAP_DIR = '/opt/cdktf-slurm/bootstrap';
+/** The script cloud-init runs; it reads node.env and runs the steps for the roles. */
+export const BOOTSTRAP_ENTRYPOINT = `${BOOTSTRAP_DIR}/bootstrap.sh`;
+export const NODE_ENV_PATH = '/etc/cdktf-slurm/node.env';
+/** Rendered Slurm files wait here until the bootstrap installs them into /etc/slurm. */
+export const STAGED_SLURM_DIR = '/etc/cdktf-slurm/slurm';
+/** The runcmd entry every node gets. */
+export const BOOTSTRAP_RUNCMD: readonly string[] = ['bash', BOOTSTRAP_ENTRYPOINT];
+
+export interface BootstrapScript {
+  /** Path below the scripts directory, `/`-separated, e.g. `lib/common.sh`. */
+  readonly relativePath: string;
+  readonly content: string;
+}
+
+/**
+ * Every `*.sh` below `scriptsDir`, recursively, sorted by relative path.
+ * @param scriptsDir defaults to the package's own `bootstrap-scripts/`
+ */
+export function loadBootstrapScripts(scriptsDir?: string): BootstrapScript[] {
+  const root = scriptsDir ?? join(findPackageRoot(), 'bootstrap-scripts');
+  let isDir = false;
+  try {
+    isDir = statSync(root).isDirectory();
+  } catch {
+    isDir = false;
+  }
+  if (!isDir) {
+    throw new Error(`loadBootstrapScripts: ${root} is not a directory; pass scriptsDir pointing at a bootstrap-scripts tree.`);
+  }
+  const out: BootstrapScript[] = [];
+  const walk = (dir: string, rel: string): void => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const relPath = rel ? posix.join(rel, entry.name) : entry.name;
+      if (entry.isDirectory()) walk(join(dir, entry.name), relPath);
+      else if (entry.isFile() && entry.name.endsWith('.sh')) {
+        out.push({ relativePath: relPath, content: readFileSync(join(dir, entry.name), 'utf8') });
+      }
+    }
+  };
+  walk(root, '');
+  // Code-unit order, not locale order, so every machine sorts alike.
+  return out.sort((a, b) => (a.relativePath < b.relativePath ? -1 : a.relativePath > b.relativePath ? 1 : 0));
+}
+
+/**
+ * Step scripts each role runs, mirroring the step list in `bootstrap-scripts/bootstrap.sh`. A node gets only the
+ * steps of its roles (plus `bootstrap.sh` and the shared `lib/`), which keeps compute user-data well inside
+ * AWS's 16 KiB.
+ */
+export const BOOTSTRAP_STEPS_BY_ROLE: Readonly<Record<NodeRole, readonly string[]>> = {
+  controller: ['packages', 'munge', 'slurmctld'],
+  dbd: ['packages', 'munge', 'slurmdbd'],
+  compute: ['packages', 'munge', 'gpu', 'slurmd'],
+  login: ['packages', 'munge'],
+};
+
+/** The scripts a host with `roles` needs: the entry point, the shared helpers and its roles' steps. */
+export function scriptsForRoles(scripts: readonly BootstrapScript[], roles: readonly NodeRole[]): BootstrapScript[] {
+  const steps = new Set(roles.flatMap((role) => BOOTSTRAP_STEPS_BY_ROLE[role].map((step) => `${step}.sh`)));
+  return scripts.filter(
+    (s) => s.relativePath === 'bootstrap.sh' || s.relativePath.startsWith('lib/') || steps.has(s.relativePath),
+  );
+}
+
+/** A rendered Slurm file to stage under {@link STAGED_SLURM_DIR}. */
+export interface SlurmFile {
+  /** File name, e.g. `slurm.conf`. */
+  readonly name: string;
+  readonly content: string;
+}
+
+export interface NodeCloudConfigOptions {
+  /** Roles of this host; written to node.env as `CDKTF_SLURM_ROLES`. */
+  readonly roles: readonly NodeRole[];
+  /** node.env variables other than `CDKTF_SLURM_ROLES`. References to secrets only. */
+  readonly env: Readonly<Record<string, string>>;
+  /**
+   * Rendered Slurm files to stage (slurm.conf, gres.conf, cgroup.conf on the controller; slurmdbd.conf,
+   * without StoragePass, on the dbd host).
+   * @default none (configless compute and login nodes)
+   */
+  readonly slurmFiles?: readonly SlurmFile[];
+  /**
+   * Packages cloud-init installs before the bootstrap runs.
+   * @default none (the bootstrap installs what its steps need)
+   */
+  readonly extraPackages?: readonly string[];
+  /**
+   * Commands run after the bootstrap entry point.
+   * @default none
+   */
+  readonly extraRuncmd?: readonly CloudConfigCommand[];
+  /**
+   * Host name cloud-init sets.
+   * @default the image's or cloud's own host name
+   */
+  readonly hostname?: string;
+  /**
+   * Directory of bootstrap scripts to ship.
+   * @default the package's `bootstrap-scripts/`
+   */
+  readonly scriptsDir?: string;
+}
+
+/** Slurm's config files may hold this key only on the node, filled from the secret at boot. */
+const STORAGE_PASS = /^\s*StoragePass\s*=/im;
+
+export function buildNodeCloudConfig(options: NodeCloudConfigOptions): CloudConfig {
+  const config = new CloudConfig();
+  if (options.hostname !== undefined) config.setHostname(options.hostname);
+  if (options.extraPackages?.length) config.addPackages(...options.extraPackages);
+
+  const scripts = loadBootstrapScripts(options.scriptsDir);
+  if (!scripts.some((s) => s.relativePath === 'bootstrap.sh')) {
+    const dir = options.scriptsDir ?? 'bootstrap-scripts/';
+    throw new Error(
+      `buildNodeCloudConfig: no bootstrap.sh at the top of ${dir} (found ${scripts.length} script(s)); ` +
+        `the node runs ${BOOTSTRAP_ENTRYPOINT}, so add it or point scriptsDir at a complete tree.`,
+    );
+  }
+  for (const script of scriptsForRoles(scripts, options.roles)) {
+    config.addWriteFile({
+      path: `${BOOTSTRAP_DIR}/${script.relativePath}`,
+      content: script.content,
+      owner: 'root:root',
+      permissions: '0755',
+    });
+  }
+
+  config.addWriteFile({
+    path: NODE_ENV_PATH,
+    content: renderNodeEnv({ roles: options.roles, env: options.env }),
+    owner: 'root:root',
+    permissions: '0600',
+  });
+
+  for (const [i, file] of (options.slurmFiles ?? []).entries()) {
+    const where = `slurmFiles[${i}] (${JSON.stringify(file.name)})`;
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(file.name)) {
+      throw new Error(`${where}: name must be a plain file name such as 'slurm.conf' (no '/' or leading '.').`);
+    }
+    if (STORAGE_PASS.test(file.content)) {
+      throw new Error(
+        `${where}: contains StoragePass, a secret; user-data holds references only. Render it without ` +
+          `StoragePass and set DB_PASSWORD_SOURCE in env; the bootstrap adds it on the node.`,
+      );
+    }
+    config.addWriteFile({
+      path: `${STAGED_SLURM_DIR}/${file.name}`,
+      content: file.content,
+      owner: 'root:root',
+      permissions: '0600',
+    });
+  }
+
+  config.addRuncmd(BOOTSTRAP_RUNCMD);
+  for (const cmd of options.extraRuncmd ?? []) config.addRuncmd(cmd);
+  return config;
+}

@@ -1,0 +1,2 @@
+export * from './slurm';
+export * from './cloudinit';

@@ -1,0 +1,61 @@
+/**
+ * Node naming for pools. A pool of N nodes is named `<pool>-0` … `<pool>-<N-1>` and appears in
+ * slurm.conf as one hostlist range, so the output does not grow with the node count.
+ */
+import type { ClusterSpec, NodePoolSpec } from './model';
+
+/** Nodes a pool may have: `count` for static pools, `maxCount` for cloud pools. */
+export function poolNodeCount(pool: NodePoolSpec): number {
+  return pool.count ?? pool.maxCount ?? 0;
+}
+
+/** True when the pool's nodes are powered up on demand (`State=CLOUD`). */
+export function isCloudPool(pool: NodePoolSpec): boolean {
+  return pool.maxCount !== undefined && pool.count === undefined;
+}
+
+/** `<pool>-<index>`. */
+export function nodeName(pool: NodePoolSpec, index: number): string {
+  return `${pool.name}-${index}`;
+}
+
+/** Every node name of the pool, in index order. */
+export function poolNodeNames(pool: NodePoolSpec): string[] {
+  return Array.from({ length: poolNodeCount(pool) }, (_, i) => nodeName(pool, i));
+}
+
+/** The pool as a hostlist: `gpu-[0-127]`, or `gpu-0` for a single node. */
+export function poolHostlist(pool: NodePoolSpec): string {
+  const n = poolNodeCount(pool);
+  // Built directly rather than by compressing N names: pools may have tens of thousands of nodes.
+  return n === 1 ? nodeName(pool, 0) : `${pool.name}-[0-${n - 1}]`;
+}
+
+/**
+ * Nodes that stay up and must never be suspended: all nodes of a static pool, the first
+ * `minCount` nodes of a cloud pool.
+ */
+export function staticNodeNames(pool: NodePoolSpec): string[] {
+  const n = isCloudPool(pool) ? (pool.minCount ?? 0) : poolNodeCount(pool);
+  return Array.from({ length: n }, (_, i) => nodeName(pool, i));
+}
+
+/** Hostlist of `staticNodeNames` over every pool, or '' when there are none. */
+export function staticNodesHostlist(spec: ClusterSpec): string {
+  const parts: string[] = [];
+  for (const pool of spec.nodePools) {
+    const n = staticNodeNames(pool).length;
+    if (n > 0) parts.push(n === 1 ? nodeName(pool, 0) : `${pool.name}-[0-${n - 1}]`);
+  }
+  return parts.join(',');
+}
+
+/** Total nodes the pools may have (static counts plus cloud maxima). */
+export function totalNodeCount(spec: ClusterSpec): number {
+  return spec.nodePools.reduce((sum, pool) => sum + poolNodeCount(pool), 0);
+}
+
+/** The hostlist of several pools (a partition's `Nodes=`), in the order given. */
+export function poolsHostlist(pools: readonly NodePoolSpec[]): string {
+  return pools.map(poolHostlist).join(',');
+}

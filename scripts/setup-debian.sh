@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs the Debian/Ubuntu packages the test suite needs: validators (shellcheck, cloud-init) and
+# the real Slurm daemons the cluster tests boot (munge, slurmctld, slurmd, slurmdbd, MariaDB).
+# apt here never starts services (policy-rc.d); the tests start daemons themselves, by PID.
+set -euo pipefail
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup-debian.sh: run as root (sudo $0)" >&2
+  exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+packages=(
+  shellcheck cloud-init
+  munge slurmctld slurmd slurm-client slurmdbd slurmrestd mariadb-server
+  iproute2 util-linux procps
+)
+
+for attempt in 1 2 3; do
+  if apt-get update && apt-get install -y --no-install-recommends "${packages[@]}"; then
+    exit 0
+  fi
+  echo "setup-debian.sh: apt attempt ${attempt} failed, retrying" >&2
+  sleep $((attempt * 5))
+done
+echo "setup-debian.sh: could not install ${packages[*]}" >&2
+exit 1
