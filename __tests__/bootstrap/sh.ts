@@ -1,0 +1,94 @@
+/**
+ * Helpers for the bootstrap-script tests: run bash with common.sh sourced, in a throwaway directory
+ * that holds the log and the node env file, so nothing on the host is touched.
+ */
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+
+export const SCRIPTS_DIR = path.resolve(__dirname, '../../bootstrap-scripts');
+export const COMMON = path.join(SCRIPTS_DIR, 'lib/common.sh');
+
+export interface RunResult {
+  status: number;
+  stdout: string;
+  stderr: string;
+  /** Contents of the bootstrap log written during the run ('' when none). */
+  log: string;
+}
+
+export class Sandbox {
+  readonly dir: string;
+  readonly logDir: string;
+  readonly envFile: string;
+
+  constructor() {
+    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdktf-slurm-bootstrap-test-'));
+    this.logDir = path.join(this.dir, 'log');
+    this.envFile = path.join(this.dir, 'node.env');
+  }
+
+  file(name: string, content: string | Buffer, mode = 0o644): string {
+    const p = path.join(this.dir, name);
+    fs.mkdirSync(path.dirname(p), { recursive: true });
+    fs.writeFileSync(p, content, { mode });
+    fs.chmodSync(p, mode);
+    return p;
+  }
+
+  /** Environment every run gets: paths pointing into the sandbox, and nothing from a real node.env. */
+  env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+    return {
+      PATH: process.env.PATH,
+      HOME: this.dir,
+      TMPDIR: this.dir,
+      CDKTF_SLURM_LOG_DIR: this.logDir,
+      CDKTF_SLURM_ENV_FILE: this.envFile,
+      CDKTF_SLURM_STAGING_DIR: path.join(this.dir, 'staging'),
+      SLURM_CONF_DIR: path.join(this.dir, 'etc-slurm'),
+      ...extra,
+    };
+  }
+
+  readLog(): string {
+    const p = path.join(this.logDir, 'bootstrap.log');
+    return fs.existsSync(p) ? fs.readFileSync(p, 'utf8') : '';
+  }
+
+  /** Run a bash snippet with common.sh sourced under set -euo pipefail. */
+  bash(snippet: string, extraEnv: Record<string, string> = {}, timeoutMs = 20000): RunResult {
+    const script = `set -euo pipefail\nsource ${JSON.stringify(COMMON)}\n${snippet}\n`;
+    return this.exec('bash', ['-c', script], extraEnv, timeoutMs);
+  }
+
+  /** Run one of the step scripts. */
+  script(name: string, extraEnv: Record<string, string> = {}, timeoutMs = 20000): RunResult {
+    return this.exec('bash', [path.join(SCRIPTS_DIR, name)], extraEnv, timeoutMs);
+  }
+
+  private exec(cmd: string, args: string[], extraEnv: Record<string, string>, timeoutMs: number): RunResult {
+    const r = spawnSync(cmd, args, { env: this.env(extraEnv), encoding: 'utf8', timeout: timeoutMs, cwd: this.dir });
+    if (r.error) throw r.error;
+    return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr, log: this.readLog() };
+  }
+
+  cleanup(): void {
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export function listScripts(): string[] {
+  const out: string[] = [];
+  const walk = (d: string): void => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.name.endsWith('.sh')) out.push(p);
+    }
+  };
+  walk(SCRIPTS_DIR);
+  return out.sort();
+}
+
+export const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;

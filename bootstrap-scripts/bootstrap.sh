@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Entry point run by cloud-init (runcmd): read node.env and run the steps for this host's roles, in
+# order. Safe to re-run: every step only changes what differs. Exits non-zero on the first failed step.
+set -euo pipefail
+here="$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")"
+LOG_TAG=bootstrap
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
+source "$here/lib/common.sh"
+
+load_node_env
+require_var CDKTF_SLURM_ROLES "space-separated roles of this host: controller dbd compute login"
+
+has_role() { [[ " $CDKTF_SLURM_ROLES " == *" $1 "* ]]; }
+for role in $CDKTF_SLURM_ROLES; do
+  case "$role" in
+    controller | dbd | compute | login) ;;
+    *) die "unknown role '$role' in CDKTF_SLURM_ROLES='$CDKTF_SLURM_ROLES'; use controller, dbd, compute or login" ;;
+  esac
+done
+
+# Step order: slurmdbd before slurmctld (with accounting, slurmctld registers with slurmdbd at start);
+# GPU devices checked before slurmd reports them. Login nodes need only munge and the client tools.
+steps=(packages munge)
+has_role dbd && steps+=(slurmdbd)
+has_role controller && steps+=(slurmctld)
+has_role compute && steps+=(gpu slurmd)
+
+# One bootstrap at a time (cloud-init and an operator re-running it by hand).
+_ensure_log_dir
+exec 9>>"$CDKTF_SLURM_LOG_DIR/.bootstrap.lock"
+flock -w 900 9 || die "another bootstrap.sh still holds $CDKTF_SLURM_LOG_DIR/.bootstrap.lock after 15 min; check 'ps aux | grep bootstrap'"
+
+log "bootstrap start: roles '$CDKTF_SLURM_ROLES', steps: ${steps[*]}, on $(hostname) ($(os_id))"
+total_start=$SECONDS
+for step in "${steps[@]}"; do
+  start=$SECONDS
+  log "step $step: start"
+  rc=0
+  LOG_TAG=$step bash "$here/$step.sh" 9>&- || rc=$?
+  if ((rc != 0)); then
+    die "step $step failed (exit $rc) after $((SECONDS - start))s; the lines above in $CDKTF_SLURM_LOG_FILE say why. Fix it and re-run: bash $here/bootstrap.sh"
+  fi
+  log "step $step: done in $((SECONDS - start))s"
+done
+log "bootstrap done in $((SECONDS - total_start))s"
