@@ -60,17 +60,35 @@ export function loadBootstrapScripts(scriptsDir?: string): BootstrapScript[] {
  * AWS's 16 KiB.
  */
 export const BOOTSTRAP_STEPS_BY_ROLE: Readonly<Record<NodeRole, readonly string[]>> = {
-  controller: ['packages', 'munge', 'slurmctld'],
+  controller: ['packages', 'munge', 'statesave', 'slurmctld'],
   dbd: ['packages', 'munge', 'slurmdbd'],
   compute: ['packages', 'munge', 'gpu', 'slurmd'],
   login: ['packages', 'munge'],
 };
 
-/** The scripts a host with `roles` needs: the entry point, the shared helpers and its roles' steps. */
-export function scriptsForRoles(scripts: readonly BootstrapScript[], roles: readonly NodeRole[]): BootstrapScript[] {
+/**
+ * The scripts a host with `roles` needs: the entry point, the shared helpers, its roles' steps, and the
+ * `extraScripts` its backend asks for (e.g. `aws/slurm-resume.sh` on an AWS controller).
+ * @throws when an extra script is not in the tree
+ */
+export function scriptsForRoles(
+  scripts: readonly BootstrapScript[],
+  roles: readonly NodeRole[],
+  extraScripts: readonly string[] = [],
+): BootstrapScript[] {
+  const known = new Set(scripts.map((s) => s.relativePath));
+  const missing = extraScripts.filter((p) => !known.has(p));
+  if (missing.length > 0) {
+    throw new Error(`extraScripts: ${JSON.stringify(missing)} not found in the bootstrap-scripts tree; check the paths (relative, e.g. 'aws/node-name.sh').`);
+  }
   const steps = new Set(roles.flatMap((role) => BOOTSTRAP_STEPS_BY_ROLE[role].map((step) => `${step}.sh`)));
+  const extra = new Set(extraScripts);
   return scripts.filter(
-    (s) => s.relativePath === 'bootstrap.sh' || s.relativePath.startsWith('lib/') || steps.has(s.relativePath),
+    (s) =>
+      s.relativePath === 'bootstrap.sh' ||
+      s.relativePath.startsWith('lib/') ||
+      steps.has(s.relativePath) ||
+      extra.has(s.relativePath),
   );
 }
 
@@ -108,6 +126,12 @@ export interface NodeCloudConfigOptions {
    */
   readonly hostname?: string;
   /**
+   * Further scripts from the tree this node needs, relative paths (cloud programs such as
+   * `aws/slurm-resume.sh`); only what the node runs is shipped, to stay inside the user-data budget.
+   * @default none
+   */
+  readonly extraScripts?: readonly string[];
+  /**
    * Directory of bootstrap scripts to ship.
    * @default the package's `bootstrap-scripts/`
    */
@@ -130,7 +154,7 @@ export function buildNodeCloudConfig(options: NodeCloudConfigOptions): CloudConf
         `the node runs ${BOOTSTRAP_ENTRYPOINT}, so add it or point scriptsDir at a complete tree.`,
     );
   }
-  for (const script of scriptsForRoles(scripts, options.roles)) {
+  for (const script of scriptsForRoles(scripts, options.roles, options.extraScripts)) {
     config.addWriteFile({
       path: `${BOOTSTRAP_DIR}/${script.relativePath}`,
       content: script.content,

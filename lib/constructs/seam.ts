@@ -1,0 +1,38 @@
+/**
+ * The one place the constructs touch cdktf internals beyond resources: lazy values and synth-time validation.
+ * cdktf is archived upstream (its community fork is `cdktn`); switching means changing this file.
+ */
+import { Lazy } from 'cdktf';
+import { IConstruct } from 'constructs';
+
+/** A string Terraform value computed when the stack synthesizes, after every construct has been added. */
+export function lazyString(produce: () => string): string {
+  return Lazy.stringValue({ produce });
+}
+
+/**
+ * Runs `check` when the stack synthesizes, before anything is written; each returned message (or a thrown
+ * error's message) fails synth, prefixed by cdktf with the construct path.
+ */
+export function validateAtSynth(scope: IConstruct, check: () => string[]): void {
+  scope.node.addValidation({
+    validate: () => {
+      try {
+        return check();
+      } catch (e) {
+        return [e instanceof Error ? e.message : String(e)];
+      }
+    },
+  });
+}
+
+/**
+ * A bad prop: the message names the construct path, the field, the value and the fix, in the same shape as the
+ * pure core's ConfigIssue lines.
+ */
+export class ConstructPropError extends Error {
+  constructor(scope: IConstruct, field: string, value: unknown, problem: string, fix: string) {
+    super(`${scope.node.path}: ${field} = ${JSON.stringify(value)}: ${problem}. ${fix}`);
+    this.name = 'ConstructPropError';
+  }
+}
