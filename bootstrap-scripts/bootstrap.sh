@@ -22,13 +22,25 @@ done
 # GPU devices checked before slurmd reports them. Login nodes need only munge and the client tools.
 steps=(packages munge)
 has_role dbd && steps+=(slurmdbd)
-has_role controller && steps+=(slurmctld)
+if has_role controller; then
+  steps+=(statesave)
+  # AWS: pools publish their launch settings in SSM; the ResumeProgram reads the synced copies.
+  [[ -n "${AWS_POOL_PARAMETERS:-}" ]] && steps+=(aws/pools-sync)
+  steps+=(slurmctld)
+fi
 has_role compute && steps+=(gpu slurmd)
 
 # One bootstrap at a time (cloud-init and an operator re-running it by hand).
 _ensure_log_dir
 exec 9>>"$CDKTF_SLURM_LOG_DIR/.bootstrap.lock"
 flock -w 900 9 || die "another bootstrap.sh still holds $CDKTF_SLURM_LOG_DIR/.bootstrap.lock after 15 min; check 'ps aux | grep bootstrap'"
+
+# Nodes Slurm starts on AWS learn their Slurm name from the instance tag the ResumeProgram set.
+if [[ "${SLURMD_NODENAME_FROM:-}" == aws-tag && -z "${SLURMD_NODENAME:-}" ]]; then
+  SLURMD_NODENAME=$(bash "$here/aws/node-name.sh") || die "cannot read this instance's slurm:node-name tag; was it started by the ResumeProgram?"
+  export SLURMD_NODENAME
+  hostname "$SLURMD_NODENAME" 2>/dev/null || log "could not set the hostname to $SLURMD_NODENAME; slurmd still uses -N"
+fi
 
 log "bootstrap start: roles '$CDKTF_SLURM_ROLES', steps: ${steps[*]}, on $(hostname) ($(os_id))"
 total_start=$SECONDS

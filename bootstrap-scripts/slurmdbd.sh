@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Accounting host: (DB_LOCAL=1) run MariaDB and create the Slurm database and user; write slurmdbd.conf
 # from the staged file plus StoragePass from the secret store; run slurmdbd; register the cluster.
-# Inputs: CLUSTER_NAME, DB_PASSWORD_SOURCE, DB_LOCAL, staged $CDKTF_SLURM_STAGING_DIR/slurmdbd.conf.
+# Inputs: CLUSTER_NAME, DB_PASSWORD_SOURCE (generate+<store> creates it on first boot), DB_LOCAL, staged $CDKTF_SLURM_STAGING_DIR/slurmdbd.conf.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib/common.sh
 source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib/common.sh"
@@ -11,8 +11,12 @@ require_var CLUSTER_NAME
 require_var DB_PASSWORD_SOURCE "e.g. DB_PASSWORD_SOURCE='aws-secretsmanager:arn:…'"
 DB_LOCAL=${DB_LOCAL:-0}
 [[ "$DB_LOCAL" == 0 || "$DB_LOCAL" == 1 ]] || die "DB_LOCAL must be 0 or 1, got '$DB_LOCAL'; set DB_LOCAL=1 to run MariaDB on this host"
-[[ "$DB_PASSWORD_SOURCE" != generate+* ]] ||
-  die "DB_PASSWORD_SOURCE='$DB_PASSWORD_SOURCE': generate+ is for the munge key only; store the DB password in the secret store (Terraform random_password)"
+if [[ "$DB_PASSWORD_SOURCE" == generate+* ]]; then
+  [[ " ${CDKTF_SLURM_ROLES:-} " == *" dbd "* ]] ||
+    die "DB_PASSWORD_SOURCE='$DB_PASSWORD_SOURCE' uses generate+ but this host's roles are '${CDKTF_SLURM_ROLES:-}'; only the dbd host may create the DB password"
+  [[ "$DB_PASSWORD_SOURCE" == generate+aws-secretsmanager:* || "$DB_PASSWORD_SOURCE" == generate+gcp-secretmanager:* ]] ||
+    die "DB_PASSWORD_SOURCE='$DB_PASSWORD_SOURCE': generate+ works with aws-secretsmanager: or gcp-secretmanager: only"
+fi
 
 staged="$CDKTF_SLURM_STAGING_DIR/slurmdbd.conf"
 [[ -f "$staged" ]] || die "no staged slurmdbd.conf in $CDKTF_SLURM_STAGING_DIR; cloud-init should have written it for the dbd host"
@@ -33,7 +37,26 @@ logfile=$(conf_get "$staged" LogFile "")
 [[ "$storage_loc" =~ ^[A-Za-z0-9_]{1,64}$ ]] || die "StorageLoc '$storage_loc' in $staged must be letters, digits or _"
 
 make_tmpdir work
-fetch_secret "$DB_PASSWORD_SOURCE" "$work/dbpass" root 0600
+if [[ "$DB_PASSWORD_SOURCE" == generate+* ]]; then
+  store=${DB_PASSWORD_SOURCE#generate+}
+  rc=0
+  fetch_secret --allow-missing "$store" "$work/dbpass" root 0600 || rc=$?
+  if ((rc == 3)); then
+    # [A-Za-z0-9] only: slurmdbd.conf has no quoting, and SQL strings below take it verbatim. 32 of 62
+    # symbols is ~190 bits. Filter a fixed chunk into a file and cut it there: a `| head` after tr could end
+    # tr with SIGPIPE and trip pipefail.
+    log "secret $store has no value yet: generating a 32-character DB password and storing it"
+    (umask 077 && head -c 4096 /dev/urandom | LC_ALL=C tr -dc 'A-Za-z0-9' >"$work/chars" && head -c 32 "$work/chars" >"$work/new.pass")
+    [[ "$(stat -c %s "$work/new.pass")" == 32 ]] || die "could not generate a 32-character password from /dev/urandom"
+    store_secret "$store" "$work/new.pass"
+    # Read back what the store holds, so a concurrent first boot ends up with the same password.
+    fetch_secret "$store" "$work/dbpass" root 0600
+  elif ((rc != 0)); then
+    exit "$rc"
+  fi
+else
+  fetch_secret "$DB_PASSWORD_SOURCE" "$work/dbpass" root 0600
+fi
 db_pass=$(<"$work/dbpass") # drops trailing newlines, which are never part of a password
 [[ -n "$db_pass" ]] || die "DB password from '$DB_PASSWORD_SOURCE' is empty; store a non-empty value"
 # slurmdbd.conf has no quoting for these; '#' would start a comment.

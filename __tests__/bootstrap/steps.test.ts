@@ -82,7 +82,17 @@ describe('bootstrap.sh', () => {
   test('orders slurmdbd before slurmctld whatever order the roles are given in', () => {
     fs.writeFileSync(sb.envFile, "CDKTF_SLURM_ROLES='controller dbd'\nMUNGE_KEY_SOURCE='file:/nonexistent'\n");
     const r = sb.script('bootstrap.sh', fakeDpkg('22.05.8-4+deb12u3'));
-    expect(r.log).toMatch(/steps: packages munge slurmdbd slurmctld/);
+    // The state volume is mounted before slurmctld writes to StateSaveLocation.
+    expect(r.log).toMatch(/steps: packages munge slurmdbd statesave slurmctld, on /);
+  });
+
+  test('an AWS controller with cloud pools syncs their launch settings before slurmctld starts', () => {
+    fs.writeFileSync(
+      sb.envFile,
+      "CDKTF_SLURM_ROLES='controller'\nMUNGE_KEY_SOURCE='file:/nonexistent'\nAWS_POOL_PARAMETERS='/cdktf-slurm/hpc/pools'\n",
+    );
+    const r = sb.script('bootstrap.sh', fakeDpkg('22.05.8-4+deb12u3'));
+    expect(r.log).toMatch(/steps: packages munge statesave aws\/pools-sync slurmctld, on /);
   });
 });
 
