@@ -17,7 +17,7 @@ import {
 } from '../../lib/slurm';
 
 const GOLDEN = join(__dirname, 'golden');
-const CASES = ['static-gpu-2205', 'cloud-pools-2311', 'shard-jwt-2411'] as const;
+const CASES = ['static-gpu-2205', 'cloud-pools-2311', 'shard-jwt-2411', 'dynamic-gpu-2311'] as const;
 const load = (c: string): ClusterSpec => JSON.parse(readFileSync(join(GOLDEN, c, 'input.json'), 'utf8')) as ClusterSpec;
 const files = (c: string): Map<string, RenderedFile> => new Map(renderControllerFiles(load(c)).map((f) => [f.name, f]));
 const conf = (c: string): string => renderSlurmConf(load(c));
@@ -210,10 +210,11 @@ describe('gres.conf, cgroup.conf, slurmdbd.conf', () => {
 test('renderDynamicNodeConf gives the slurmd -Z --conf string', () => {
   const pool = load('static-gpu-2205').nodePools[0];
   expect(renderDynamicNodeConf(pool)).toBe(
-    'CPUs=16 Sockets=1 CoresPerSocket=8 ThreadsPerCore=2 RealMemory=60000 Gres=gpu:rtx3070:2 Feature=rtx3070,local',
+    'CPUs=16 Sockets=1 CoresPerSocket=8 ThreadsPerCore=2 RealMemory=60000 Gres=gpu:rtx3070:2 Feature=gpu,rtx3070,local',
   );
+  // The pool name always leads the features: NodeSet=<pool> Feature=<pool> selects on it.
   expect(renderDynamicNodeConf(load('shard-jwt-2411').nodePools[0], '24.11')).toBe(
-    'CPUs=64 RealMemory=500000 TmpDisk=100000 Gres=gpu:a100:4,shard:32',
+    'CPUs=64 RealMemory=500000 TmpDisk=100000 Gres=gpu:a100:4,shard:32 Feature=a100 MemSpecLimit=4096',
   );
   expect(() => renderDynamicNodeConf({ ...pool, gpus: { type: 'x', count: 0 } })).toThrow(/pool\.gpus\.count = 0/);
 });

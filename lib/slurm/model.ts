@@ -49,12 +49,30 @@ export interface NodeHardware {
  *
  * Either `count` (static nodes, always up) or `maxCount` (cloud nodes, `State=CLOUD`, powered up on
  * demand by ResumeProgram; the first `minCount` of them are kept up and excluded from suspend).
+ * With `registration: 'dynamic'`, `count` is the most nodes that may register themselves.
  */
 export interface NodePoolSpec {
   /** Pool name; node names are `<name>-<index>`. Lower-case letters, digits and `-`, starting with a letter. */
   readonly name: string;
-  /** Static node count. Exactly one of `count` and `maxCount` must be set. */
+  /**
+   * Static node count. Exactly one of `count` and `maxCount` must be set. For a dynamic pool: the most
+   * nodes that may register (`<name>-0` … `<name>-<count-1>`), counted into `MaxNodeCount`.
+   */
   readonly count?: number;
+  /**
+   * How slurmctld learns of the pool's nodes.
+   *
+   * - `named`: slurm.conf has a `NodeName=<name>-[0-N]` line; slurmctld reaches each node by that name
+   *   (DNS, /etc/hosts or `cloud_reg_addrs`). For hosts the library creates with a known address.
+   * - `dynamic`: no node line; each node registers itself (`slurmd -Z --conf …`, Slurm 22.05+) under
+   *   `<name>-<i>` and slurmctld keeps the address it registered from (a mesh address, a NAT'd host).
+   *   For hosts the library does not create with a known address: on-prem Docker containers joined
+   *   over a mesh, SSH-reached GPU hosts, auto-scaling groups. Partitions reach these nodes through
+   *   `NodeSet=<name> Feature=<name>`; they are never suspended by power saving. Needs `count`, not
+   *   `maxCount`/`minCount` (slurmctld cannot start such hosts). Node env: `dynamicNodeEnv`.
+   * @default 'named'
+   */
+  readonly registration?: 'named' | 'dynamic';
   /** Cloud nodes: at most this many. */
   readonly maxCount?: number;
   /**
@@ -235,8 +253,8 @@ export interface ClusterSpec {
   /** `ReturnToService`. @default 2 */
   readonly returnToService?: 0 | 1 | 2;
   /**
-   * Room for nodes that register themselves (`slurmd -Z`): added to the pools' node count for
-   * `MaxNodeCount`. @default 0 (no dynamic nodes)
+   * Room for nodes that register themselves (`slurmd -Z`) outside any dynamic pool: added to the pools'
+   * node count (dynamic pools' `count` included) for `MaxNodeCount`. @default 0
    */
   readonly dynamicNodeSlots?: number;
   /** `PrivateData`. Use `[]` to opt out. @default `['jobs', 'usage', 'users', 'accounts']` */

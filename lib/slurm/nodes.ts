@@ -14,6 +14,11 @@ export function isCloudPool(pool: NodePoolSpec): boolean {
   return pool.maxCount !== undefined && pool.count === undefined;
 }
 
+/** True when the pool's nodes register themselves (`slurmd -Z`) instead of having a node line. */
+export function isDynamicPool(pool: NodePoolSpec): boolean {
+  return pool.registration === 'dynamic';
+}
+
 /** `<pool>-<index>`. */
 export function nodeName(pool: NodePoolSpec, index: number): string {
   return `${pool.name}-${index}`;
@@ -32,10 +37,13 @@ export function poolHostlist(pool: NodePoolSpec): string {
 }
 
 /**
- * Nodes that stay up and must never be suspended: all nodes of a static pool, the first
- * `minCount` nodes of a cloud pool.
+ * Nodes that stay up and must never be suspended, for `SuspendExcNodes`: all nodes of a static pool,
+ * the first `minCount` nodes of a cloud pool. None of a dynamic pool: names that do not exist when
+ * slurmctld starts make Slurm 22.05 ignore the whole list ("Invalid SuspendExcNodes … ignored",
+ * seen on the real daemons); dynamic nodes are kept up another way (render-slurm-conf.ts).
  */
 export function staticNodeNames(pool: NodePoolSpec): string[] {
+  if (isDynamicPool(pool)) return [];
   const n = isCloudPool(pool) ? (pool.minCount ?? 0) : poolNodeCount(pool);
   return Array.from({ length: n }, (_, i) => nodeName(pool, i));
 }
@@ -50,12 +58,20 @@ export function staticNodesHostlist(spec: ClusterSpec): string {
   return parts.join(',');
 }
 
-/** Total nodes the pools may have (static counts plus cloud maxima). */
+/** Total nodes the pools may have (static and dynamic counts plus cloud maxima). */
 export function totalNodeCount(spec: ClusterSpec): number {
   return spec.nodePools.reduce((sum, pool) => sum + poolNodeCount(pool), 0);
 }
 
-/** The hostlist of several pools (a partition's `Nodes=`), in the order given. */
+/** The hostlist of several pools, in the order given. */
 export function poolsHostlist(pools: readonly NodePoolSpec[]): string {
   return pools.map(poolHostlist).join(',');
+}
+
+/**
+ * A partition's `Nodes=`: named pools as hostlists, dynamic pools by their NodeSet (named like the
+ * pool), which slurmctld fills as nodes with the pool's feature register.
+ */
+export function partitionNodes(pools: readonly NodePoolSpec[]): string {
+  return pools.map((p) => (isDynamicPool(p) ? p.name : poolHostlist(p))).join(',');
 }

@@ -1,7 +1,7 @@
 /** Renders slurm.conf: one line per pool and per partition, whatever the node count. */
 import { compressHostlist } from './hostlist';
-import type { ClusterSpec, NodePoolSpec, PartitionSpec } from './model';
-import { isCloudPool, poolHostlist, poolsHostlist, staticNodesHostlist, totalNodeCount } from './nodes';
+import type { ClusterSpec, NodePoolSpec, PartitionSpec, SlurmVersion } from './model';
+import { isCloudPool, isDynamicPool, partitionNodes, poolHostlist, staticNodesHostlist, totalNodeCount } from './nodes';
 import { DEFAULTS, file, header, jwtKey, kv } from './render-common';
 import { assertValidCluster, DEFAULT_SLURMCTLD_PORT, DEFAULT_SLURMD_PORT, DEFAULT_SLURMDBD_PORT, DEFAULT_SRUN_PORT_RANGE } from './validate';
 import { hasCloudRegAddrsOption, hasJobCompNonePlugin, slurmConfKeys } from './versions';
@@ -28,6 +28,27 @@ export function hardwareEntries(pool: NodePoolSpec): Array<[string, string | num
   ];
 }
 
+/** A dynamic pool's node features: the pool name first (its NodeSet selects on it), then the pool's own. */
+export function dynamicFeatures(pool: NodePoolSpec): string[] {
+  return [pool.name, ...(pool.features ?? []).filter((f) => f !== pool.name)];
+}
+
+/**
+ * The line that puts a dynamic pool's nodes into partitions: every node registering with the feature
+ * `<pool>` joins the set, and with it each partition whose `Nodes=` names the set.
+ */
+function nodeSetLine(pool: NodePoolSpec): string {
+  return `NodeSet=${pool.name} Feature=${pool.name}`;
+}
+
+/**
+ * Whether `SuspendExcStates=DYNAMIC_NORM` exists (23.02: "Add SuspendExcStates option"; its states
+ * include DYNAMIC_NORM, the state of nodes registered with `slurmd -Z`).
+ */
+export function hasSuspendExcStates(version: SlurmVersion): boolean {
+  return slurmConfKeys(version).find('SuspendExcStates') !== undefined;
+}
+
 function sortedExtras(extra: Readonly<Record<string, string>> | undefined): Array<[string, string]> {
   return Object.entries(extra ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 }
@@ -44,11 +65,22 @@ function nodeLine(pool: NodePoolSpec): string {
   ]).join(' ');
 }
 
-function partitionLine(part: PartitionSpec, pools: ReadonlyMap<string, NodePoolSpec>): string {
+/**
+ * Whether power saving must be switched off per partition to keep dynamic nodes up: 22.05 has no
+ * SuspendExcStates, and neither SuspendExcNodes nor SuspendExcParts covers nodes that register after
+ * slurmctld starts (both seen on 22.05.8: the nodes were suspended). A partition's
+ * `SuspendTime=INFINITE` does reach them (also seen there).
+ */
+export function needsPartitionSuspendOff(spec: ClusterSpec): boolean {
+  return spec.nodePools.some(isCloudPool) && spec.nodePools.some(isDynamicPool) && !hasSuspendExcStates(spec.slurmVersion);
+}
+
+function partitionLine(part: PartitionSpec, pools: ReadonlyMap<string, NodePoolSpec>, suspendOff: boolean): string {
   const overSubscribe = part.exclusive ? 'EXCLUSIVE' : (part.overSubscribe ?? 'NO');
+  const hasDynamic = part.pools.some((p) => pools.get(p)?.registration === 'dynamic');
   return kv([
     ['PartitionName', part.name],
-    ['Nodes', poolsHostlist(part.pools.map((p) => pools.get(p) as NodePoolSpec))],
+    ['Nodes', partitionNodes(part.pools.map((p) => pools.get(p) as NodePoolSpec))],
     ['Default', part.default ? 'YES' : undefined],
     ['MaxTime', part.maxTime ?? 'UNLIMITED'],
     ['DefaultTime', part.defaultTime],
@@ -57,6 +89,7 @@ function partitionLine(part: PartitionSpec, pools: ReadonlyMap<string, NodePoolS
     ['DefCpuPerGPU', part.defCpuPerGpu],
     ['MaxNodes', part.maxNodes],
     ['PriorityTier', part.priorityTier],
+    ['SuspendTime', suspendOff && hasDynamic ? 'INFINITE' : undefined],
     ...sortedExtras(part.extraParameters),
     ['State', 'UP'],
   ]).join(' ');
@@ -78,6 +111,7 @@ export function renderSlurmConf(spec: ClusterSpec): string {
   const paths = spec.paths ?? {};
   const pools = spec.nodePools;
   const cloud = pools.some(isCloudPool);
+  const dynamic = pools.some(isDynamicPool);
   const gpus = pools.some((p) => p.gpus);
   const shards = pools.some((p) => p.gpus?.shardsPerGpu);
   const c = spec.controller;
@@ -130,7 +164,8 @@ export function renderSlurmConf(spec: ClusterSpec): string {
       ['SrunPortRange', `${srun[0]}-${srun[1]}`],
       ['ReturnToService', spec.returnToService ?? 2],
       ['SlurmdTimeout', spec.slurmdTimeoutSec ?? 300],
-      ['MaxNodeCount', slots > 0 ? totalNodeCount(spec) + slots : undefined],
+      // Registered dynamic nodes count against it; without it, slurmctld refuses every -Z registration.
+      ['MaxNodeCount', slots > 0 || dynamic ? totalNodeCount(spec) + slots : undefined],
       ['PrivateData', privateData.length > 0 ? privateData.join(',') : undefined],
       ['MailProg', spec.mailProg],
       ['Prolog', spec.prolog?.[0]],
@@ -161,8 +196,15 @@ export function renderSlurmConf(spec: ClusterSpec): string {
   // 23.11 removed the jobcomp/none plugin; unset is "none" there.
   if (hasJobCompNonePlugin(v)) lines.push(...kv([['JobCompType', 'jobcomp/none']]));
 
+  // Dynamic nodes' addresses live only in slurmctld: other slurmd cannot forward to them by name.
+  const flatTree = cloud || dynamic;
+  // The user's SuspendExcStates (extraSlurmConf) is kept, with DYNAMIC_NORM added; see extra lines below.
+  const userExcStates = Object.keys(spec.extraSlurmConf ?? {}).some((k) => k.toLowerCase() === 'suspendexcstates');
+  const excDynamicStates = dynamic && hasSuspendExcStates(v);
   if (cloud && spec.powerSaving) {
     const ps = spec.powerSaving;
+    // Static pools and cloud minCount nodes. Dynamic nodes: SuspendExcStates (23.02+) or, on 22.05,
+    // SuspendTime=INFINITE on their partitions; see needsPartitionSuspendOff.
     const exc = staticNodesHostlist(spec);
     lines.push(
       '',
@@ -176,20 +218,32 @@ export function renderSlurmConf(spec: ClusterSpec): string {
         ['ResumeRate', ps.resumeRate],
         ['SuspendRate', ps.suspendRate],
         ['SuspendExcNodes', exc === '' ? undefined : exc],
+        // Self-registered hosts cannot be started again by ResumeProgram: never power them down.
+        ['SuspendExcStates', excDynamicStates && !userExcStates ? 'DYNAMIC_NORM' : undefined],
         // Cloud nodes may not be resolvable when slurmctld fans out messages; no tree, direct messages.
         ['TreeWidth', 65533],
       ]),
     );
+  } else if (flatTree) {
+    lines.push('', '# Dynamic nodes: slurmctld alone knows their addresses, so it messages them directly', ...kv([['TreeWidth', 65533]]));
   }
 
   const byName = new Map(pools.map((p) => [p.name, p] as const));
-  lines.push('', '# Nodes: one line per pool', ...pools.map(nodeLine));
-  lines.push('', '# Partitions', ...spec.partitions.map((p) => partitionLine(p, byName)));
+  lines.push('', '# Nodes: one line per pool', ...pools.filter((p) => !isDynamicPool(p)).map(nodeLine));
+  if (dynamic) {
+    lines.push(
+      '# Dynamic pools: nodes register themselves (slurmd -Z) with Feature=<pool>; partitions name the set',
+      ...pools.filter(isDynamicPool).map(nodeSetLine),
+    );
+  }
+  lines.push('', '# Partitions', ...spec.partitions.map((p) => partitionLine(p, byName, needsPartitionSuspendOff(spec))));
 
   const extra = sortedExtras(spec.extraSlurmConf);
   if (extra.length > 0) {
     const known = slurmConfKeys(v);
-    lines.push('', '# extraSlurmConf', ...extra.map(([k, val]) => `${known.find(k) ?? k}=${val}`));
+    const withDynamic = (k: string, val: string): string =>
+      cloud && excDynamicStates && k.toLowerCase() === 'suspendexcstates' && !/\bDYNAMIC_NORM\b/i.test(val) ? `${val},DYNAMIC_NORM` : val;
+    lines.push('', '# extraSlurmConf', ...extra.map(([k, val]) => `${known.find(k) ?? k}=${withDynamic(k, val)}`));
   }
   return file(lines);
 }

@@ -238,6 +238,28 @@ function checkPools(issues: Issues, spec: ClusterSpec, version: SlurmVersion | u
     }
     checkPool(issues, pool, at, version, spec);
   });
+  checkDynamicFeatures(issues, spec);
+}
+
+/**
+ * `NodeSet=<pool> Feature=<pool>` takes every node with that feature: another pool listing a dynamic
+ * pool's name as a feature would be pulled into the dynamic pool's partitions.
+ */
+function checkDynamicFeatures(issues: Issues, spec: ClusterSpec): void {
+  const dynamicNames = new Set(spec.nodePools.filter((p) => p.registration === 'dynamic').map((p) => p.name));
+  if (dynamicNames.size === 0) return;
+  spec.nodePools.forEach((pool, i) => {
+    (Array.isArray(pool.features) ? pool.features : []).forEach((f, j) => {
+      if (dynamicNames.has(f) && f !== pool.name) {
+        issues.add(
+          `nodePools[${i}].features[${j}]`,
+          f,
+          `is the name of dynamic pool "${f}", whose NodeSet (Feature=${f}) would then take pool "${String(pool.name)}"'s nodes into "${f}"'s partitions`,
+          `Rename the feature, or add pool "${String(pool.name)}" to those partitions directly.`,
+        );
+      }
+    });
+  });
 }
 
 /** Checks one pool; also used alone for dynamic nodes. */
@@ -272,7 +294,18 @@ function checkPool(
 
   const hasCount = pool.count !== undefined;
   const hasMax = pool.maxCount !== undefined;
-  if (hasCount === hasMax) {
+  const registration: unknown = pool.registration;
+  if (registration !== undefined && registration !== 'named' && registration !== 'dynamic') {
+    issues.add(
+      `${at}.registration`,
+      registration,
+      'must be "named" or "dynamic"',
+      'Use "named" for hosts slurm.conf lists by name (the default), "dynamic" for hosts that register themselves (slurmd -Z).',
+    );
+  }
+  if (registration === 'dynamic') {
+    checkDynamicPool(issues, pool, at);
+  } else if (hasCount === hasMax) {
     issues.add(
       at,
       { count: pool.count, maxCount: pool.maxCount },
@@ -282,7 +315,7 @@ function checkPool(
   }
   if (hasCount) checkInt(issues, `${at}.count`, pool.count, 1, 1_000_000, 'Give the number of nodes, at least 1.');
   if (hasMax) checkInt(issues, `${at}.maxCount`, pool.maxCount, 1, 1_000_000, 'Give the largest number of nodes, at least 1.');
-  if (pool.minCount !== undefined) {
+  if (pool.minCount !== undefined && registration !== 'dynamic') {
     if (!hasMax) {
       issues.add(`${at}.minCount`, pool.minCount, 'only applies to cloud pools (maxCount)', 'Remove minCount, or use maxCount instead of count.');
     } else if (checkInt(issues, `${at}.minCount`, pool.minCount, 0, 1_000_000, 'Give how many nodes stay on, 0 or more.')) {
@@ -334,6 +367,36 @@ function checkPool(
       `is required because ${at} ("${String(pool.name)}") uses maxCount (cloud nodes)`,
       'Set powerSaving.resumeProgram and powerSaving.suspendProgram, or give the pool a fixed count.',
     );
+  }
+}
+
+/** Node-line keys a dynamic node cannot carry: slurmctld takes them from the registration. */
+const DYNAMIC_FORBIDDEN_NODE_KEYS: Readonly<Record<string, string>> = {
+  NodeAddr: 'slurmctld records the address the node registered from',
+  NodeHostname: 'slurmctld records the host name the node registered with',
+  BcastAddr: 'slurmctld records the address the node registered from',
+  Port: 'slurmd -Z --conf refuses Port=, so one dynamic node per host (or network namespace) on the default port',
+};
+
+/** A dynamic pool: `count` caps registrations; cloud-only fields and address keys make no sense. */
+function checkDynamicPool(issues: Issues, pool: NodePoolSpec, at: string): void {
+  const fix =
+    'A dynamic pool\'s hosts register themselves and slurmctld cannot start or stop them: give count (the most nodes that may register) and drop maxCount/minCount, or use registration: "named" for a cloud pool.';
+  if (pool.maxCount !== undefined) issues.add(`${at}.maxCount`, pool.maxCount, 'does not apply to a dynamic pool', fix);
+  if (pool.minCount !== undefined) issues.add(`${at}.minCount`, pool.minCount, 'does not apply to a dynamic pool', fix);
+  if (pool.count === undefined) {
+    issues.add(`${at}.count`, undefined, 'is missing for a dynamic pool', 'Give the most nodes that may register, e.g. count: 4; MaxNodeCount makes room for them.');
+  }
+  for (const key of Object.keys(pool.extraNodeParameters ?? {})) {
+    const hit = Object.keys(DYNAMIC_FORBIDDEN_NODE_KEYS).find((k) => k.toLowerCase() === key.toLowerCase());
+    if (hit) {
+      issues.add(
+        `${at}.extraNodeParameters.${key}`,
+        pool.extraNodeParameters?.[key],
+        `cannot be set on a dynamic node: ${DYNAMIC_FORBIDDEN_NODE_KEYS[hit]}`,
+        `Remove ${hit}, or use registration: "named" with the node's address in slurm.conf.`,
+      );
+    }
   }
 }
 
@@ -494,6 +557,7 @@ function checkPartitions(issues: Issues, spec: ClusterSpec, version: SlurmVersio
         );
       }
     }
+    if (version !== undefined) checkDynamicPowerSaving(issues, spec, part, at, pools, partPools, version);
     if (part.maxNodes !== undefined) checkInt(issues, `${at}.maxNodes`, part.maxNodes, 1, 4_294_967_294, 'Give a whole number of at least 1.');
     if (part.priorityTier !== undefined) checkInt(issues, `${at}.priorityTier`, part.priorityTier, 0, UINT16_MAX_SLURM, 'Give a whole number from 0 to 65533.');
     if (part.extraParameters !== undefined) {
@@ -528,6 +592,44 @@ function checkPartitions(issues: Issues, spec: ClusterSpec, version: SlurmVersio
       );
     }
   });
+}
+
+/**
+ * Slurm 22.05 can keep dynamic nodes out of power saving only by `SuspendTime=INFINITE` on their
+ * partitions (see render-slurm-conf.ts needsPartitionSuspendOff), which would also stop cloud nodes
+ * in the same partition from ever being suspended, and replaces a SuspendTime the user set there.
+ */
+function checkDynamicPowerSaving(
+  issues: Issues,
+  spec: ClusterSpec,
+  part: PartitionSpec,
+  at: string,
+  pools: ReadonlyMap<string, NodePoolSpec>,
+  partPools: readonly string[],
+  version: SlurmVersion,
+): void {
+  if (slurmConfKeys(version).find('SuspendExcStates') !== undefined) return;
+  if (!(spec.nodePools ?? []).some(isCloudPool)) return;
+  const dynamicHere = partPools.filter((p) => pools.get(p)?.registration === 'dynamic');
+  if (dynamicHere.length === 0) return;
+  const cloudHere = partPools.filter((p) => { const pool = pools.get(p); return pool !== undefined && isCloudPool(pool); });
+  if (cloudHere.length > 0) {
+    issues.add(
+      `${at}.pools`,
+      part.pools,
+      `mixes dynamic pool(s) ${dynamicHere.map((p) => `"${p}"`).join(', ')} with cloud pool(s) ${cloudHere.map((p) => `"${p}"`).join(', ')}; on Slurm ${version} dynamic nodes are kept out of power saving only by SuspendTime=INFINITE on their partitions, which would keep these cloud nodes up forever too`,
+      'Put the dynamic and the cloud pools in separate partitions, or use slurmVersion "23.11" or later (SuspendExcStates=DYNAMIC_NORM).',
+    );
+  }
+  const userSuspend = Object.keys(part.extraParameters ?? {}).find((k) => k.toLowerCase() === 'suspendtime');
+  if (userSuspend !== undefined) {
+    issues.add(
+      `${at}.extraParameters.${userSuspend}`,
+      part.extraParameters?.[userSuspend],
+      `is set by the library to INFINITE on Slurm ${version}: the partition holds dynamic pool(s) ${dynamicHere.map((p) => `"${p}"`).join(', ')}, which power saving must never suspend`,
+      'Remove it, or use slurmVersion "23.11" or later, where SuspendExcStates=DYNAMIC_NORM keeps dynamic nodes up instead.',
+    );
+  }
 }
 
 function checkPartitionName(issues: Issues, part: PartitionSpec, at: string, names: Map<string, number>, i: number): void {

@@ -38,6 +38,25 @@ export interface SlurmTestClusterOptions {
   readonly gpuType?: string;
   /** Let a test tweak the spec the library renders. */
   readonly customizeSpec?: (spec: ClusterSpec) => ClusterSpec;
+  /** Accounting (slurmdbd + local MariaDB on the controller). @default true */
+  readonly accounting?: boolean;
+  /**
+   * More compute hosts, outside the spec's first pool (e.g. dynamic nodes), each with its own node.env
+   * entries on top of the cluster-wide ones. Namespaces are made for all; `provision: false` ones are
+   * left for the test to provision (`c.provision(name)`).
+   */
+  readonly extraNodes?: (spec: ClusterSpec) => readonly ExtraNode[];
+  /** Runs after the namespaces exist and before anything is provisioned (e.g. edit a node's /etc/hosts). */
+  readonly beforeProvision?: (c: SlurmTestCluster) => Promise<void>;
+}
+
+export interface ExtraNode {
+  readonly name: string;
+  readonly env: Readonly<Record<string, string>>;
+  /** Fake GPU device nodes to create (`/dev/nvidiaN` → 195:N). @default none */
+  readonly gpuDeviceFiles?: readonly string[];
+  /** Provision during boot(). @default true */
+  readonly provision?: boolean;
 }
 
 export interface RenderedNode {
@@ -60,6 +79,7 @@ export function cgroupPluginForHost(): 'cgroup/v1' | 'cgroup/v2' | 'autodetect' 
 export class SlurmTestCluster {
   readonly controllerName: string;
   readonly computeNames: string[];
+  readonly extraNodes: readonly ExtraNode[];
   readonly spec: ClusterSpec;
   /** Rendered controller-side files by name (slurm.conf, gres.conf, cgroup.conf, slurmdbd.conf). */
   readonly files: Map<string, string> = new Map();
@@ -96,7 +116,9 @@ export class SlurmTestCluster {
       slurmdTimeoutSec: 5,
       returnToService: 2,
     };
+    if (opts.accounting === false) delete (base as { accounting?: unknown }).accounting;
     this.spec = opts.customizeSpec ? opts.customizeSpec(base) : base;
+    this.extraNodes = opts.extraNodes ? opts.extraNodes(this.spec) : [];
   }
 
   get cluster(): VirtualCluster {
@@ -130,7 +152,11 @@ export class SlurmTestCluster {
       MUNGE_KEY_SOURCE: `file:${MUNGE_KEY_PATH}`,
     };
     const ctlFiles = [...this.files].map(([name, content]) => ({ name, content }));
-    this.render(this.controllerName, ['controller', 'dbd'], { ...common, DB_LOCAL: '1', DB_PASSWORD_SOURCE: `file:${DB_PASSWORD_PATH}` }, ctlFiles);
+    if (this.opts.accounting === false) {
+      this.render(this.controllerName, ['controller'], common, ctlFiles);
+    } else {
+      this.render(this.controllerName, ['controller', 'dbd'], { ...common, DB_LOCAL: '1', DB_PASSWORD_SOURCE: `file:${DB_PASSWORD_PATH}` }, ctlFiles);
+    }
     const gpus = this.spec.nodePools[0].gpus;
     for (const name of this.computeNames) {
       this.render(name, ['compute'], {
@@ -140,12 +166,13 @@ export class SlurmTestCluster {
         ...(gpus ? { GPU_TYPE: gpus.type, GPU_DEVICE_FILES: this.gpuDeviceFiles().join(' ') } : {}),
       });
     }
+    for (const x of this.extraNodes) this.render(x.name, ['compute'], { ...common, ...x.env });
     this.timings.render = Date.now() - t0;
 
     this.vc = await VirtualCluster.create({
       id: this.opts.id,
       subnet: this.opts.subnet,
-      nodes: [this.controllerName, ...this.computeNames],
+      nodes: [this.controllerName, ...this.computeNames, ...this.extraNodes.map((x) => x.name)],
     });
     this.timings.namespaces = Date.now() - t0 - this.timings.render;
 
@@ -156,11 +183,19 @@ export class SlurmTestCluster {
       ),
     );
 
+    await Promise.all(
+      this.extraNodes.map((x) =>
+        this.cluster.node(x.name).shOk((x.gpuDeviceFiles ?? []).map((f, i) => `mknod -m 0666 ${f} c 195 ${i}`).join(' && ') || 'true'),
+      ),
+    );
+    if (this.opts.beforeProvision) await this.opts.beforeProvision(this);
+
     const t1 = Date.now();
     await this.provision(this.controllerName);
     this.timings.controllerBootstrap = Date.now() - t1;
     const t2 = Date.now();
-    await Promise.all(this.computeNames.map((n) => this.provision(n)));
+    const boot = [...this.computeNames, ...this.extraNodes.filter((x) => x.provision !== false).map((x) => x.name)];
+    await Promise.all(boot.map((n) => this.provision(n)));
     this.timings.computeBootstrap = Date.now() - t2;
   }
 
