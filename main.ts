@@ -1,6 +1,6 @@
 import { App } from 'cdktf';
-import { ExampleClusterStack } from './stacks/example-cluster';
+import { AwsGpuStack } from './stacks/aws-gpu';
 
 const app = new App();
-new ExampleClusterStack(app, 'example-cluster');
+new AwsGpuStack(app, 'aws-gpu');
 app.synth();

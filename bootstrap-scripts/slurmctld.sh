@@ -55,3 +55,15 @@ timeout_s=${SLURMCTLD_WAIT_SECONDS:-90}
 wait_until "$timeout_s" 1 _ctld_up ||
   die "slurmctld did not answer 'scontrol ping' within ${timeout_s}s; see ${logfile:-syslog} and check munge and the SlurmctldHost line in $conf"
 log "slurmctld is up ($(scontrol ping 2>/dev/null | head -n1))"
+
+# Always-on cloud nodes (SLURM_POWER_UP_NODES, a hostlist; they are also in SuspendExcNodes) start out
+# powered down: ask Slurm to resume those still down, which runs the ResumeProgram. Nodes already up or
+# powering up are left alone, so a re-run changes nothing.
+if [[ -n "${SLURM_POWER_UP_NODES:-}" ]]; then
+  down=$(sinfo -h -N -n "$SLURM_POWER_UP_NODES" -t powered_down -o '%N' 2>/dev/null | sort -u | paste -sd, -)
+  if [[ -n "$down" ]]; then
+    log "powering up always-on nodes: $down"
+    scontrol update nodename="$down" state=power_up ||
+      log "WARNING: 'scontrol update nodename=$down state=power_up' failed; they will start with the first job that needs them"
+  fi
+fi

@@ -1,2 +1,6 @@
 export * from './slurm';
 export * from './cloudinit';
+export * from './net/cidr';
+export * from './aws/instance-types';
+export * from './aws/script-bucket';
+export * from './constructs';

@@ -42,7 +42,12 @@ describe.each(scripts.map((s) => [rel(s), s]))('%s', (_name, file) => {
       expect(firstCode).toBe('set -euo pipefail');
     });
 
-    test('sources lib/common.sh relative to its own location', () => {
+    // The fetcher runs before the rest of the tree is on the node (it downloads it), so it stands alone.
+    const selfContained = rel(file) === 'aws/fetch-bootstrap.sh';
+    (selfContained ? test : test.skip)('stands alone: sources nothing from the tree', () => {
+      expect(text).not.toMatch(/^\s*(source|\.) "\$here/m);
+    });
+    (selfContained ? test.skip : test)('sources lib/common.sh relative to its own location', () => {
       expect(text).toMatch(/source "\$\(dirname "\$\(readlink -f "\$\{BASH_SOURCE\[0\]\}"\)"\)\/lib\/common\.sh"|source "\$here\/lib\/common\.sh"/);
     });
   }

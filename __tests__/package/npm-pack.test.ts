@@ -3,7 +3,7 @@
  * declarations and the bootstrap scripts the cloud-config embeds, found from inside node_modules.
  */
 import { execFileSync } from 'child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join, resolve } from 'path';
 
@@ -24,8 +24,11 @@ beforeAll(() => {
   const installed = join(work, 'app', 'node_modules', 'cdktf-slurm');
   mkdirSync(installed, { recursive: true });
   execFileSync('tar', ['-xzf', join(work, info.filename), '-C', installed, '--strip-components=1']);
-  // Dependencies come from the repo's own install; the registry is not needed for this check.
-  for (const dep of ['cdktf', 'constructs', 'yaml', 'ipaddr.js']) {
+  // Dependencies (and the peers a user installs) come from the repo's own install; the registry is not
+  // needed for this check.
+  const pkg = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as Record<string, Record<string, string>>;
+  for (const dep of Object.keys({ ...pkg.dependencies, ...pkg.peerDependencies })) {
+    mkdirSync(join(work, 'app', 'node_modules', dep, '..'), { recursive: true });
     symlinkSync(join(repo, 'node_modules', dep), join(work, 'app', 'node_modules', dep));
   }
   writeFileSync(join(work, 'app', 'package.json'), JSON.stringify({ name: 'users-iac', private: true }));
@@ -60,4 +63,34 @@ test('an installed copy renders a compute node whose user-data carries the scrip
   expect(out.paths).not.toContain('/opt/cdktf-slurm/bootstrap/slurmctld.sh');
   expect(out.gzipped).toBe(true);
   expect(out.size).toBeLessThanOrEqual(16_384);
+});
+
+test('a user project composes its own AWS cluster from the installed package and synthesizes it', () => {
+  const app = join(work, 'app');
+  writeFileSync(
+    join(app, 'main.js'),
+    `
+    const { App, TerraformStack } = require('cdktf');
+    const { AwsProvider } = require('@cdktf/provider-aws/lib/provider');
+    const { BastionVpc, SlurmController, ComputeNodePool, GpuPartition } = require('cdktf-slurm');
+    const app = new App({ outdir: 'out' });
+    const stack = new TerraformStack(app, 'mine');
+    new AwsProvider(stack, 'aws', { region: 'eu-west-1' });
+    const network = new BastionVpc(stack, 'Net', { cidr: '10.20.0.0/16' });
+    const controller = new SlurmController(stack, 'Ctl', { network, clusterName: 'mine' });
+    const pool = new ComputeNodePool(stack, 'Gpu', { controller, instanceType: 'g6.xlarge', maxCount: 3 });
+    new GpuPartition(stack, 'Part', { controller, name: 'gpu', pools: [pool], default: true });
+    app.synth();
+    `,
+  );
+  execFileSync('node', ['main.js'], { cwd: app, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const out = join(app, 'out', 'stacks', 'mine', 'cdk.tf.json');
+  expect(existsSync(out)).toBe(true);
+  const tf = JSON.parse(readFileSync(out, 'utf8')) as { resource: Record<string, Record<string, { instance_type?: string; private_ip?: string }>> };
+  expect(Object.values(tf.resource.aws_instance).map((i) => i.private_ip)).toContain('10.20.1.10');
+  expect(Object.values(tf.resource.aws_launch_template).map((t) => t.instance_type)).toEqual(['g6.xlarge']);
+  // The scripts the nodes download were read from the installed package, not from this repo.
+  const keys = Object.values(tf.resource.aws_s3_object as Record<string, { key: string }>).map((o) => o.key);
+  expect(keys).toContain('bootstrap/bootstrap.sh');
+  expect(keys).toContain('bootstrap/aws/fetch-bootstrap.sh');
 });

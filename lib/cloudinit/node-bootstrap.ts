@@ -2,6 +2,7 @@
  * A node's cloud-config, composed from the node contract: bootstrap scripts, node.env, staged Slurm files
  * and one runcmd that runs the bootstrap entry point.
  */
+import { createHash } from 'crypto';
 import { readdirSync, readFileSync, statSync } from 'fs';
 import { join, posix } from 'path';
 import { CloudConfig, type CloudConfigCommand } from './cloud-config';
@@ -13,6 +14,15 @@ export const BOOTSTRAP_DIR = '/opt/cdktf-slurm/bootstrap';
 /** The script cloud-init runs; it reads node.env and runs the steps for the roles. */
 export const BOOTSTRAP_ENTRYPOINT = `${BOOTSTRAP_DIR}/bootstrap.sh`;
 export const NODE_ENV_PATH = '/etc/cdktf-slurm/node.env';
+/** With fetched delivery: `sha256sum`-format list of the scripts the node must download and check. */
+export const SCRIPT_MANIFEST_PATH = '/etc/cdktf-slurm/bootstrap.sha256';
+/** With fetched delivery: the inline program that downloads the scripts before the bootstrap runs. */
+export const SCRIPT_FETCHER_PATH = '/opt/cdktf-slurm/fetch-bootstrap.sh';
+/**
+ * Instance tag naming the bucket the fetcher downloads from; read through IMDS, so user-data needs no
+ * apply-time value. IMDS allows letters, digits and `+-=._:@` in tag keys.
+ */
+export const SCRIPTS_BUCKET_TAG = 'slurm:scripts-bucket';
 /** Rendered Slurm files wait here until the bootstrap installs them into /etc/slurm. */
 export const STAGED_SLURM_DIR = '/etc/cdktf-slurm/slurm';
 /** The runcmd entry every node gets. */
@@ -132,6 +142,13 @@ export interface NodeCloudConfigOptions {
    */
   readonly extraScripts?: readonly string[];
   /**
+   * How the scripts reach the node. `inline`: inside the user-data. `fetch`: the user-data carries only a
+   * manifest of SHA-256 sums and the fetcher script named here (a path in the tree, e.g.
+   * `aws/fetch-bootstrap.sh`), which downloads and checks them first; the backend uploads `nodeScripts()`.
+   * @default `{ kind: 'inline' }`
+   */
+  readonly scriptDelivery?: { readonly kind: 'inline' } | { readonly kind: 'fetch'; readonly fetcher: string };
+  /**
    * Directory of bootstrap scripts to ship.
    * @default the package's `bootstrap-scripts/`
    */
@@ -141,11 +158,10 @@ export interface NodeCloudConfigOptions {
 /** Slurm's config files may hold this key only on the node, filled from the secret at boot. */
 const STORAGE_PASS = /^\s*StoragePass\s*=/im;
 
-export function buildNodeCloudConfig(options: NodeCloudConfigOptions): CloudConfig {
-  const config = new CloudConfig();
-  if (options.hostname !== undefined) config.setHostname(options.hostname);
-  if (options.extraPackages?.length) config.addPackages(...options.extraPackages);
-
+/** The scripts a node with these options runs (what `fetch` delivery must upload for it). */
+export function nodeScripts(
+  options: Pick<NodeCloudConfigOptions, 'roles' | 'extraScripts' | 'scriptsDir'>,
+): BootstrapScript[] {
   const scripts = loadBootstrapScripts(options.scriptsDir);
   if (!scripts.some((s) => s.relativePath === 'bootstrap.sh')) {
     const dir = options.scriptsDir ?? 'bootstrap-scripts/';
@@ -154,13 +170,39 @@ export function buildNodeCloudConfig(options: NodeCloudConfigOptions): CloudConf
         `the node runs ${BOOTSTRAP_ENTRYPOINT}, so add it or point scriptsDir at a complete tree.`,
     );
   }
-  for (const script of scriptsForRoles(scripts, options.roles, options.extraScripts)) {
-    config.addWriteFile({
-      path: `${BOOTSTRAP_DIR}/${script.relativePath}`,
-      content: script.content,
-      owner: 'root:root',
-      permissions: '0755',
-    });
+  return scriptsForRoles(scripts, options.roles, options.extraScripts);
+}
+
+/** `sha256sum` output format, which the fetcher checks downloads against. */
+export function scriptManifest(scripts: readonly BootstrapScript[]): string {
+  return scripts
+    .map((s) => `${createHash('sha256').update(s.content, 'utf8').digest('hex')}  ${s.relativePath}\n`)
+    .join('');
+}
+
+export function buildNodeCloudConfig(options: NodeCloudConfigOptions): CloudConfig {
+  const config = new CloudConfig();
+  if (options.hostname !== undefined) config.setHostname(options.hostname);
+  if (options.extraPackages?.length) config.addPackages(...options.extraPackages);
+
+  const scripts = nodeScripts(options);
+  const delivery = options.scriptDelivery ?? { kind: 'inline' };
+  if (delivery.kind === 'inline') {
+    for (const script of scripts) {
+      config.addWriteFile({
+        path: `${BOOTSTRAP_DIR}/${script.relativePath}`,
+        content: script.content,
+        owner: 'root:root',
+        permissions: '0755',
+      });
+    }
+  } else {
+    const fetcher = loadBootstrapScripts(options.scriptsDir).find((s) => s.relativePath === delivery.fetcher);
+    if (!fetcher) {
+      throw new Error(`scriptDelivery.fetcher: '${delivery.fetcher}' is not in the bootstrap-scripts tree; name a script such as 'aws/fetch-bootstrap.sh'.`);
+    }
+    config.addWriteFile({ path: SCRIPT_FETCHER_PATH, content: fetcher.content, owner: 'root:root', permissions: '0755' });
+    config.addWriteFile({ path: SCRIPT_MANIFEST_PATH, content: scriptManifest(scripts), owner: 'root:root', permissions: '0644' });
   }
 
   config.addWriteFile({
@@ -189,6 +231,7 @@ export function buildNodeCloudConfig(options: NodeCloudConfigOptions): CloudConf
     });
   }
 
+  if (delivery.kind === 'fetch') config.addRuncmd(['bash', SCRIPT_FETCHER_PATH]);
   config.addRuncmd(BOOTSTRAP_RUNCMD);
   for (const cmd of options.extraRuncmd ?? []) config.addRuncmd(cmd);
   return config;

@@ -1,0 +1,139 @@
+import { App, Testing } from 'cdktf';
+import * as fs from 'fs';
+import * as path from 'path';
+import { gunzipSync } from 'zlib';
+import { parse } from 'yaml';
+import { AwsGpuStack } from '../../stacks/aws-gpu';
+import { validateCloudConfig } from '../cloudinit/validate-cloud-config';
+import { awsValidationAvailability, formatDiagnostics, validateAws } from '../terraform/validate-aws';
+
+type Json = Record<string, any>;
+type WriteFile = { path: string; content: string; permissions: string };
+
+function synth(): Json {
+  const app = new App({ outdir: Testing.app().outdir });
+  const stack = new AwsGpuStack(app, 'aws-gpu');
+  const outdir = Testing.fullSynth(stack);
+  return JSON.parse(fs.readFileSync(path.join(outdir, 'stacks', 'aws-gpu', 'cdk.tf.json'), 'utf8'));
+}
+
+const tf = synth();
+const byType = (type: string): Json[] => Object.values(tf.resource[type] ?? {}) as Json[];
+const one = (type: string, pathPart: string): Json => {
+  const hits = Object.values(tf.resource[type] ?? {}).filter((r: any) => r['//']?.metadata?.path?.includes(pathPart));
+  expect(hits).toHaveLength(1);
+  return hits[0] as Json;
+};
+function userData(b64: string): { doc: string; files: Map<string, WriteFile>; size: number } {
+  const bytes = Buffer.from(b64, 'base64');
+  const doc = gunzipSync(bytes).toString('utf8');
+  const files = new Map((parse(doc).write_files as WriteFile[]).map((f) => [f.path, f]));
+  return { doc, files, size: bytes.length };
+}
+
+const controller = one('aws_instance', 'aws-gpu/Controller/Instance');
+const ctlData = userData(controller.user_data_base64);
+const slurmConf = ctlData.files.get('/etc/cdktf-slurm/slurm/slurm.conf')!.content;
+
+describe('aws-gpu: controller', () => {
+  test('private, fixed address, IMDSv2 only, encrypted root, state on a separate encrypted volume', () => {
+    expect(controller.associate_public_ip_address).toBe(false);
+    expect(controller.private_ip).toBe('10.0.1.10');
+    expect(controller.metadata_options).toMatchObject({ http_tokens: 'required', http_put_response_hop_limit: 1 });
+    expect(controller.root_block_device).toMatchObject({ encrypted: true });
+    const state = one('aws_ebs_volume', 'Controller/StateVolume');
+    expect(state.encrypted).toBe(true);
+    expect(one('aws_volume_attachment', 'Controller/StateVolumeAttachment').device_name).toBe('/dev/sdf');
+  });
+
+  test('user-data: valid cloud-config under 16 KiB gzipped; scripts fetched by hash, not inlined', () => {
+    expect(ctlData.size).toBeLessThanOrEqual(16_384);
+    validateCloudConfig(ctlData.doc);
+    const manifest = ctlData.files.get('/etc/cdktf-slurm/bootstrap.sha256')!.content;
+    for (const script of ['bootstrap.sh', 'lib/common.sh', 'statesave.sh', 'slurmctld.sh', 'slurmdbd.sh', 'aws/slurm-resume.sh']) {
+      expect(manifest).toMatch(new RegExp(`^[0-9a-f]{64}  ${script.replace('.', '\\.')}$`, 'm'));
+    }
+    expect(manifest).not.toMatch(/ slurmd\.sh$/m);
+    expect([...ctlData.files.keys()].filter((p) => p.startsWith('/opt/cdktf-slurm/bootstrap/'))).toEqual([]);
+    expect(parse(ctlData.doc).runcmd).toEqual([
+      ['bash', '/opt/cdktf-slurm/fetch-bootstrap.sh'],
+      ['bash', '/opt/cdktf-slurm/bootstrap/bootstrap.sh'],
+    ]);
+  });
+
+  test('slurm.conf: node lines and gres come from the instance types; p5 on demand, g5 always up', () => {
+    expect(slurmConf).toMatch(/^SlurmctldHost=slurm-controller\(10\.0\.1\.10\)$/m);
+    expect(slurmConf).toMatch(/^NodeName=g5-\[0-1\] CPUs=48 RealMemory=\d+ Gres=gpu:a10g:4 .*State=CLOUD$/m);
+    expect(slurmConf).toMatch(/^NodeName=p5-\[0-3\] CPUs=192 RealMemory=\d+ Gres=gpu:h100:8 .*State=CLOUD$/m);
+    expect(slurmConf).toMatch(/^SuspendExcNodes=g5-\[0-1\]$/m);
+    // ... and the controller powers the always-on pool up at first boot.
+    expect(ctlData.files.get('/etc/cdktf-slurm/node.env')!.content).toContain("SLURM_POWER_UP_NODES='g5-[0-1]'");
+    expect(slurmConf).toMatch(/^ResumeProgram=\/opt\/cdktf-slurm\/bootstrap\/aws\/slurm-resume\.sh$/m);
+    expect(slurmConf).toMatch(/^PartitionName=gpu Nodes=g5-\[0-1\] Default=YES .*DefMemPerGPU=\d+ DefCpuPerGPU=12 /m);
+    expect(slurmConf).toMatch(/^PartitionName=h100 Nodes=p5-\[0-3\] .*OverSubscribe=EXCLUSIVE .*DefCpuPerGPU=24 /m);
+    expect(slurmConf).toMatch(/^AccountingStorageTRES=gres\/gpu$/m);
+  });
+
+  test('secrets: references only; the controller may read and first-write its own two secrets and nothing else', () => {
+    const env = ctlData.files.get('/etc/cdktf-slurm/node.env')!.content;
+    expect(env).toContain("MUNGE_KEY_SOURCE='generate+aws-secretsmanager:awsgpu/munge-key'");
+    expect(env).toContain("DB_PASSWORD_SOURCE='generate+aws-secretsmanager:awsgpu/slurmdbd-db-password'");
+    expect(byType('aws_secretsmanager_secret_version')).toEqual([]);
+    const policy = JSON.parse(one('aws_iam_role_policy', 'Controller/SecretsPolicy').policy);
+    expect(policy.Statement[0].Resource).toHaveLength(2);
+    for (const r of byType('aws_iam_role_policy')) {
+      for (const s of JSON.parse(r.policy).Statement) {
+        expect([s.Action].flat()).not.toContain('*');
+        if (s.Sid !== 'FindNodes') expect([s.Resource].flat()).not.toContain('*');
+      }
+    }
+  });
+});
+
+describe('aws-gpu: pools', () => {
+  test('one launch template per pool, IMDSv2 with tags, encrypted disks, cluster placement for p5 only', () => {
+    const templates = byType('aws_launch_template');
+    expect(templates).toHaveLength(2);
+    for (const lt of templates) {
+      expect(lt.metadata_options).toMatchObject({ http_tokens: 'required', instance_metadata_tags: 'enabled' });
+      expect(lt.block_device_mappings[0].ebs.encrypted).toBe('true');
+      const ud = userData(lt.user_data);
+      expect(ud.size).toBeLessThanOrEqual(16_384);
+      validateCloudConfig(ud.doc);
+      const env = ud.files.get('/etc/cdktf-slurm/node.env')!.content;
+      expect(env).toContain("SLURM_CONTROLLER='10.0.1.10'");
+      expect(env).toContain("MUNGE_KEY_SOURCE='aws-secretsmanager:awsgpu/munge-key'");
+      expect(env).toContain("SLURMD_NODENAME_FROM='aws-tag'");
+    }
+    expect(byType('aws_placement_group')).toEqual([expect.objectContaining({ strategy: 'cluster' })]);
+    expect(byType('aws_autoscaling_group')).toEqual([]);
+  });
+
+  test('each pool publishes its launch settings for the ResumeProgram', () => {
+    const params = byType('aws_ssm_parameter').map((p) => p.name).sort();
+    expect(params).toEqual(['/cdktf-slurm/awsgpu/pools/g5', '/cdktf-slurm/awsgpu/pools/p5']);
+    const p5 = byType('aws_ssm_parameter').find((p) => p.name.endsWith('/p5'))!;
+    expect(p5.value).toMatch(/^PLACEMENT_GROUP='.+'$/m);
+    expect(p5.value).toMatch(/^CAPACITY_TYPE='on-demand'$/m);
+  });
+
+  test('scripts bucket: private, encrypted, TLS only; nodes may only read the bootstrap prefix', () => {
+    expect(byType('aws_s3_bucket_public_access_block')[0]).toMatchObject({
+      block_public_acls: true, block_public_policy: true, ignore_public_acls: true, restrict_public_buckets: true,
+    });
+    const objects = byType('aws_s3_object');
+    expect(objects.map((o) => o.key)).toContain('bootstrap/aws/fetch-bootstrap.sh');
+    const read = byType('aws_iam_role_policy').filter((r) => r.name === 'read-bootstrap-scripts');
+    expect(read).toHaveLength(3);
+    for (const r of read) expect(JSON.parse(r.policy).Statement[0].Action).toEqual(['s3:GetObject']);
+  });
+});
+
+const availability = awsValidationAvailability();
+if (!availability.ok) console.warn(`\n!!! SKIPPING terraform validate of aws-gpu: ${availability.reason}\n`);
+(availability.ok ? test : test.skip)('terraform validate passes against the real AWS provider', () => {
+  const result = validateAws(tf);
+  if (result.skipped) throw new Error(result.reason);
+  expect(formatDiagnostics(result.errors)).toBe('');
+  expect(result.valid).toBe(true);
+}, 120_000);

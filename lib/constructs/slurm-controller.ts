@@ -1,0 +1,426 @@
+import { DataAwsSsmParameter } from '@cdktf/provider-aws/lib/data-aws-ssm-parameter';
+import { EbsVolume } from '@cdktf/provider-aws/lib/ebs-volume';
+import { IamInstanceProfile } from '@cdktf/provider-aws/lib/iam-instance-profile';
+import { IamRole } from '@cdktf/provider-aws/lib/iam-role';
+import { IamRolePolicy } from '@cdktf/provider-aws/lib/iam-role-policy';
+import { IamRolePolicyAttachment } from '@cdktf/provider-aws/lib/iam-role-policy-attachment';
+import { Instance } from '@cdktf/provider-aws/lib/instance';
+import { SecretsmanagerSecret } from '@cdktf/provider-aws/lib/secretsmanager-secret';
+import { SsmParameter } from '@cdktf/provider-aws/lib/ssm-parameter';
+import { VolumeAttachment } from '@cdktf/provider-aws/lib/volume-attachment';
+import { Construct } from 'constructs';
+import { BootstrapScriptBucket } from '../aws/script-bucket';
+import { buildNodeCloudConfig, loadBootstrapScripts, NodeRole, renderNodeUserData, SCRIPTS_BUCKET_TAG } from '../cloudinit';
+import { hostAddress } from '../net/cidr';
+import {
+  AccountingSpec,
+  assertValidCluster,
+  ClusterSpec,
+  NodePoolSpec,
+  PartitionSpec,
+  renderControllerFiles,
+  SlurmVersion,
+  staticNodesHostlist,
+  SUPPORTED_SLURM_VERSIONS,
+} from '../slurm';
+import { ConstructPropError, lazyString, validateAtSynth } from './seam';
+
+/** What the controller needs of an AWS network; `BastionVpc` provides it. */
+export interface IAwsClusterNetwork {
+  readonly cloud: 'aws';
+  readonly vpcId: string;
+  readonly cidr: string;
+  readonly privateSubnets: readonly { readonly id: string; readonly cidr: string; readonly availabilityZone: string }[];
+  /** The group every cluster member joins; Slurm ports are open only from itself. */
+  readonly clusterSecurityGroupId: string;
+}
+
+/** How the controller's ResumeProgram launches one AWS pool's nodes. */
+export interface AwsPoolLaunchSettings {
+  readonly poolName: string;
+  readonly launchTemplateId: string;
+  readonly subnetIds: readonly string[];
+  readonly capacityType: 'on-demand' | 'spot';
+  /** @default none */
+  readonly placementGroup?: string;
+  /** Role the pool's instances run as; the controller may pass it to EC2. */
+  readonly nodeRoleArn: string;
+}
+
+/** slurmdbd's database on another host (RDS, Aurora): its password is a Secrets Manager secret the dbd host reads. */
+export interface ExternalAccountingDatabase {
+  readonly endpoint: string;
+  /** @default 3306 */
+  readonly port?: number;
+  /** @default `slurm` */
+  readonly user?: string;
+  /** Name or ARN of the Secrets Manager secret holding the password (SecretString, no quotes, `#` or spaces). */
+  readonly passwordSecret: string;
+}
+
+export interface SlurmControllerProps {
+  readonly network: IAwsClusterNetwork;
+  /** `ClusterName`: lower-case letters, digits, `_`; starts with a letter. Also prefixes secret names. */
+  readonly clusterName: string;
+  /**
+   * Slurm release on the nodes; must match the image's distribution package.
+   * @default `'23.11'` (Ubuntu 24.04's)
+   */
+  readonly slurmVersion?: SlurmVersion;
+  /** @default `m6i.xlarge` */
+  readonly instanceType?: string;
+  /** @default the latest Ubuntu 24.04 LTS amd64 AMI, from Canonical's public SSM parameter */
+  readonly amiId?: string;
+  /** @default 40 */
+  readonly rootVolumeSizeGiB?: number;
+  /** Size of the separate, encrypted volume holding `StateSaveLocation`; it outlives the instance. @default 50 */
+  readonly stateVolumeSizeGiB?: number;
+  /**
+   * Job accounting: `'local'` runs slurmdbd and MariaDB on the controller (password generated on first boot,
+   * kept in Secrets Manager, never in Terraform state); an object points slurmdbd at an external database;
+   * `false` turns accounting off.
+   * @default `'local'`
+   */
+  readonly accounting?: 'local' | ExternalAccountingDatabase | false;
+  /**
+   * Index of the host address the controller takes in the first private subnet (fixed, so node user-data never
+   * waits on an apply-time value).
+   * @default 10
+   */
+  readonly hostIndex?: number;
+  /** EC2 key pair for SSH through the bastion. @default none (use SSM Session Manager) */
+  readonly keyName?: string;
+  /** Extra slurm.conf keys (the pure core rejects keys the library owns). @default none */
+  readonly extraSlurmConf?: Readonly<Record<string, string>>;
+}
+
+const DEFAULT_AMI_PARAMETER = '/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id';
+const CONTROLLER_HOSTNAME = 'slurm-controller';
+/** The node path where the AWS programs slurmctld runs to start and stop cloud nodes are shipped. */
+export const AWS_RESUME_PROGRAM = '/opt/cdktf-slurm/bootstrap/aws/slurm-resume.sh';
+export const AWS_SUSPEND_PROGRAM = '/opt/cdktf-slurm/bootstrap/aws/slurm-suspend.sh';
+
+/** What an AWS controller runs beyond the role steps when Slurm starts and stops cloud nodes. */
+const AWS_CONTROLLER_SCRIPTS = ['aws/pools-sync.sh', 'aws/pool-env.sh', 'aws/slurm-resume.sh', 'aws/slurm-suspend.sh'];
+
+/**
+ * The Slurm controller on AWS: slurmctld (configless), and by default slurmdbd with a local MariaDB, on one
+ * instance in a private subnet with a fixed address. Pools and partitions register with it; slurm.conf and
+ * the controller's user-data are rendered when the stack synthesizes, from everything registered by then.
+ */
+export class SlurmController extends Construct {
+  readonly clusterName: string;
+  readonly slurmVersion: SlurmVersion;
+  /** Host name slurmctld runs as (`SlurmctldHost`). */
+  readonly hostname = CONTROLLER_HOSTNAME;
+  /** Fixed private address; slurmd's `--conf-server`. */
+  readonly privateIp: string;
+  readonly network: IAwsClusterNetwork;
+  /** Secrets Manager name of the munge key; the controller creates the key at first boot. */
+  readonly mungeKeySecretName: string;
+  readonly mungeKeySecretArn: string;
+  readonly instance: Instance;
+  readonly role: IamRole;
+  /** Holds the bootstrap scripts every node of the cluster downloads at boot. */
+  readonly scriptBucket: BootstrapScriptBucket;
+
+  private readonly pools: NodePoolSpec[] = [];
+  private readonly partitions: PartitionSpec[] = [];
+  private readonly props: SlurmControllerProps;
+  private readonly dbPasswordSource?: string;
+
+  constructor(scope: Construct, id: string, props: SlurmControllerProps) {
+    super(scope, id);
+    this.props = props;
+    this.network = props.network;
+    this.clusterName = props.clusterName;
+    this.slurmVersion = props.slurmVersion ?? '23.11';
+    if (!SUPPORTED_SLURM_VERSIONS.includes(this.slurmVersion)) {
+      throw new ConstructPropError(this, 'slurmVersion', this.slurmVersion, 'not a supported Slurm release',
+        `Use one of ${SUPPORTED_SLURM_VERSIONS.join(', ')}`);
+    }
+    if (!/^[a-z][a-z0-9_]{0,39}$/.test(props.clusterName)) {
+      throw new ConstructPropError(this, 'clusterName', props.clusterName,
+        'Slurm and slurmdbd need lower-case letters, digits and _ , starting with a letter, at most 40 characters',
+        "Use a name such as 'hpc' or 'gpu_lab'");
+    }
+    if (props.network.privateSubnets.length === 0) {
+      throw new ConstructPropError(this, 'network.privateSubnets', [], 'the controller needs a private subnet',
+        'Give the network at least one availability zone');
+    }
+    const hostIndex = props.hostIndex ?? 10;
+    const subnet = props.network.privateSubnets[0];
+    try {
+      this.privateIp = hostAddress(subnet.cidr, hostIndex);
+    } catch (e) {
+      throw new ConstructPropError(this, 'hostIndex', hostIndex, (e as Error).message,
+        `Pick an index inside ${subnet.cidr} above AWS's 4 reserved addresses`);
+    }
+    if (hostIndex < 4) {
+      throw new ConstructPropError(this, 'hostIndex', hostIndex, 'AWS reserves the first four addresses of a subnet',
+        'Use 4 or more (default 10)');
+    }
+    for (const [field, v] of [['rootVolumeSizeGiB', props.rootVolumeSizeGiB], ['stateVolumeSizeGiB', props.stateVolumeSizeGiB]] as const) {
+      if (v !== undefined && (!Number.isInteger(v) || v < 8 || v > 16384)) {
+        throw new ConstructPropError(this, field, v, 'must be a whole number of GiB from 8 to 16384', 'Use e.g. 50');
+      }
+    }
+
+    const prefix = props.clusterName;
+    const munge = new SecretsmanagerSecret(this, 'MungeKey', {
+      name: `${prefix}/munge-key`,
+      description: `munge key of Slurm cluster ${prefix}; generated on the controller at first boot, never in Terraform`,
+      recoveryWindowInDays: 7,
+    });
+    this.mungeKeySecretName = `${prefix}/munge-key`;
+    this.mungeKeySecretArn = munge.arn;
+
+    const secretArns = [munge.arn];
+    const accounting = props.accounting ?? 'local';
+    if (accounting === 'local') {
+      const db = new SecretsmanagerSecret(this, 'DbPassword', {
+        name: `${prefix}/slurmdbd-db-password`,
+        description: `slurmdbd MariaDB password of cluster ${prefix}; generated on the controller at first boot`,
+        recoveryWindowInDays: 7,
+      });
+      secretArns.push(db.arn);
+      this.dbPasswordSource = `generate+aws-secretsmanager:${prefix}/slurmdbd-db-password`;
+    } else if (accounting) {
+      this.dbPasswordSource = `aws-secretsmanager:${accounting.passwordSecret}`;
+      secretArns.push(
+        accounting.passwordSecret.startsWith('arn:')
+          ? accounting.passwordSecret
+          : `arn:aws:secretsmanager:*:*:secret:${accounting.passwordSecret}-*`,
+      );
+    }
+
+    this.role = new IamRole(this, 'Role', {
+      name: `${prefix}-slurm-controller`,
+      description: `Slurm controller of ${prefix}: reads and first-boot-writes its own secrets`,
+      assumeRolePolicy: JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [{ Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' }, Action: 'sts:AssumeRole' }],
+      }),
+    });
+    new IamRolePolicy(this, 'SecretsPolicy', {
+      role: this.role.id,
+      name: 'own-secrets',
+      policy: JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [
+          {
+            Sid: 'OwnSecrets',
+            Effect: 'Allow',
+            Action: ['secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue', 'secretsmanager:DescribeSecret'],
+            Resource: secretArns,
+          },
+        ],
+      }),
+    });
+    new IamRolePolicy(this, 'ResumeReadPolicy', {
+      role: this.role.id,
+      name: 'resume-read',
+      policy: JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [
+          {
+            Sid: 'PoolSettings',
+            Effect: 'Allow',
+            Action: ['ssm:GetParameter', 'ssm:GetParametersByPath'],
+            Resource: [`arn:aws:ssm:*:*:parameter/cdktf-slurm/${prefix}/pools`, `arn:aws:ssm:*:*:parameter/cdktf-slurm/${prefix}/pools/*`],
+          },
+          // EC2 Describe* calls do not support resource-level permissions; they reveal no secrets.
+          { Sid: 'FindNodes', Effect: 'Allow', Action: ['ec2:DescribeInstances'], Resource: ['*'] },
+        ],
+      }),
+    });
+    new IamRolePolicyAttachment(this, 'Ssm', {
+      role: this.role.name,
+      policyArn: 'arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore',
+    });
+    const profile = new IamInstanceProfile(this, 'Profile', { name: `${prefix}-slurm-controller`, role: this.role.name });
+    this.scriptBucket = new BootstrapScriptBucket(this, 'Scripts', { namePrefix: prefix.replace(/_/g, '-') });
+    this.scriptBucket.addScripts(loadBootstrapScripts());
+    this.scriptBucket.grantRead(this, 'ScriptsRead', this.role.id);
+
+    const ami = props.amiId ?? new DataAwsSsmParameter(this, 'Ami', { name: DEFAULT_AMI_PARAMETER }).value;
+    this.instance = new Instance(this, 'Instance', {
+      ami,
+      instanceType: props.instanceType ?? 'm6i.xlarge',
+      subnetId: subnet.id,
+      privateIp: this.privateIp,
+      associatePublicIpAddress: false,
+      vpcSecurityGroupIds: [props.network.clusterSecurityGroupId],
+      iamInstanceProfile: profile.name,
+      keyName: props.keyName,
+      // Tags in IMDS: the node reads its scripts bucket from them, so user-data holds no apply-time value.
+      metadataOptions: { httpTokens: 'required', httpPutResponseHopLimit: 1, httpEndpoint: 'enabled', instanceMetadataTags: 'enabled' },
+      rootBlockDevice: { encrypted: true, volumeType: 'gp3', volumeSize: props.rootVolumeSizeGiB ?? 40 },
+      userDataBase64: lazyString(() => this.renderUserData().base64),
+      tags: {
+        Name: `${prefix}-${CONTROLLER_HOSTNAME}`,
+        'slurm:cluster': prefix,
+        'slurm:role': 'controller',
+        [SCRIPTS_BUCKET_TAG]: this.scriptBucket.bucket.bucket,
+      },
+    });
+
+    const state = new EbsVolume(this, 'StateVolume', {
+      availabilityZone: subnet.availabilityZone,
+      size: props.stateVolumeSizeGiB ?? 50,
+      type: 'gp3',
+      encrypted: true,
+      tags: { Name: `${prefix}-slurmctld-state`, 'slurm:cluster': prefix },
+    });
+    new VolumeAttachment(this, 'StateVolumeAttachment', {
+      deviceName: '/dev/sdf',
+      volumeId: state.id,
+      instanceId: this.instance.id,
+    });
+
+    // Fail synth, before anything is written, when the assembled cluster or its user-data is wrong.
+    validateAtSynth(this, () => {
+      this.renderUserData();
+      return [];
+    });
+  }
+
+  /** Called by `ComputeNodePool`: the pool becomes one node line (or nodeset) in slurm.conf. */
+  addNodePool(pool: NodePoolSpec): void {
+    if (this.pools.some((p) => p.name === pool.name)) {
+      throw new Error(`${this.node.path}: a node pool named '${pool.name}' is already registered; pool names must be unique`);
+    }
+    this.pools.push(pool);
+  }
+
+  /**
+   * Called by an AWS `ComputeNodePool`: publishes the pool's launch settings as an SSM parameter the
+   * ResumeProgram reads (so they may hold apply-time IDs without touching user-data), and lets the controller
+   * start, tag and terminate that pool's instances.
+   */
+  addAwsPool(settings: AwsPoolLaunchSettings): void {
+    const id = `Pool-${settings.poolName}`;
+    const lines = [
+      `LAUNCH_TEMPLATE_ID='${settings.launchTemplateId}'`,
+      `LAUNCH_TEMPLATE_VERSION='$Latest'`,
+      `SUBNET_IDS='${settings.subnetIds.join(' ')}'`,
+      `CAPACITY_TYPE='${settings.capacityType}'`,
+      `PLACEMENT_GROUP='${settings.placementGroup ?? ''}'`,
+      `CLUSTER_NAME='${this.clusterName}'`,
+    ];
+    new SsmParameter(this, id, {
+      name: `${this.poolParameterPrefix}/${settings.poolName}`,
+      description: `Launch settings of Slurm pool ${settings.poolName} for the controller's ResumeProgram`,
+      type: 'String',
+      value: lines.join('\n') + '\n',
+    });
+    const cluster = this.clusterName;
+    new IamRolePolicy(this, `${id}-Launch`, {
+      role: this.role.id,
+      name: `launch-pool-${settings.poolName}`,
+      policy: JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [
+          {
+            Sid: 'LaunchFromPoolTemplate',
+            Effect: 'Allow',
+            Action: ['ec2:RunInstances'],
+            Resource: [
+              'arn:aws:ec2:*:*:launch-template/' + settings.launchTemplateId,
+              'arn:aws:ec2:*::image/*',
+              'arn:aws:ec2:*:*:subnet/*',
+              'arn:aws:ec2:*:*:network-interface/*',
+              'arn:aws:ec2:*:*:security-group/*',
+              'arn:aws:ec2:*:*:volume/*',
+              'arn:aws:ec2:*:*:instance/*',
+              'arn:aws:ec2:*:*:placement-group/*',
+            ],
+          },
+          {
+            Sid: 'TagOnLaunch',
+            Effect: 'Allow',
+            Action: ['ec2:CreateTags'],
+            Resource: ['arn:aws:ec2:*:*:instance/*', 'arn:aws:ec2:*:*:volume/*'],
+            Condition: { StringEquals: { 'ec2:CreateAction': 'RunInstances' } },
+          },
+          {
+            Sid: 'TerminateOwnNodes',
+            Effect: 'Allow',
+            Action: ['ec2:TerminateInstances'],
+            Resource: ['arn:aws:ec2:*:*:instance/*'],
+            Condition: { StringEquals: { 'aws:ResourceTag/slurm:cluster': cluster } },
+          },
+          { Sid: 'PassNodeRole', Effect: 'Allow', Action: ['iam:PassRole'], Resource: [settings.nodeRoleArn] },
+        ],
+      }),
+    });
+  }
+
+  /** SSM parameter path under which pools publish their launch settings. */
+  get poolParameterPrefix(): string {
+    return `/cdktf-slurm/${this.clusterName}/pools`;
+  }
+
+  /** Called by `Partition` / `GpuPartition`. */
+  addPartition(partition: PartitionSpec): void {
+    if (this.partitions.some((p) => p.name === partition.name)) {
+      throw new Error(`${this.node.path}: a partition named '${partition.name}' is already registered; partition names must be unique`);
+    }
+    this.partitions.push(partition);
+  }
+
+  /** The cluster model as it stands: everything registered so far. */
+  clusterSpec(): ClusterSpec {
+    const accounting = this.props.accounting ?? 'local';
+    let accountingSpec: AccountingSpec | undefined;
+    if (accounting === 'local') accountingSpec = { dbdHost: CONTROLLER_HOSTNAME };
+    else if (accounting) {
+      accountingSpec = {
+        dbdHost: CONTROLLER_HOSTNAME,
+        storageHost: accounting.endpoint,
+        storagePort: accounting.port,
+        storageUser: accounting.user,
+      };
+    }
+    const cloud = this.pools.some((p) => p.maxCount !== undefined);
+    return {
+      clusterName: this.clusterName,
+      slurmVersion: this.slurmVersion,
+      controller: { hostname: CONTROLLER_HOSTNAME, address: this.privateIp },
+      accounting: accountingSpec,
+      nodePools: [...this.pools],
+      partitions: [...this.partitions],
+      powerSaving: cloud ? { resumeProgram: AWS_RESUME_PROGRAM, suspendProgram: AWS_SUSPEND_PROGRAM } : undefined,
+      extraSlurmConf: this.props.extraSlurmConf,
+    };
+  }
+
+  private renderUserData() {
+    const spec = this.clusterSpec();
+    assertValidCluster(spec, this.node.path);
+    const roles: NodeRole[] = this.dbPasswordSource ? ['controller', 'dbd'] : ['controller'];
+    const env: Record<string, string> = {
+      CLUSTER_NAME: this.clusterName,
+      SLURM_CONTROLLER: this.privateIp,
+      MUNGE_KEY_SOURCE: `generate+aws-secretsmanager:${this.mungeKeySecretName}`,
+      STATESAVE_DEVICE: '/dev/sdf',
+    };
+    if (spec.powerSaving) env.AWS_POOL_PARAMETERS = this.poolParameterPrefix;
+    // Always-on pools are cloud nodes kept out of suspend; the controller starts them at first boot.
+    const alwaysOn = staticNodesHostlist(spec);
+    if (alwaysOn) env.SLURM_POWER_UP_NODES = alwaysOn;
+    if (this.dbPasswordSource) {
+      env.DB_PASSWORD_SOURCE = this.dbPasswordSource;
+      env.DB_LOCAL = this.props.accounting === undefined || this.props.accounting === 'local' ? '1' : '0';
+    }
+    const config = buildNodeCloudConfig({
+      roles,
+      env,
+      hostname: CONTROLLER_HOSTNAME,
+      slurmFiles: renderControllerFiles(spec),
+      extraScripts: spec.powerSaving ? AWS_CONTROLLER_SCRIPTS : [],
+      scriptDelivery: { kind: 'fetch', fetcher: 'aws/fetch-bootstrap.sh' },
+    });
+    return renderNodeUserData(config, { target: 'aws', role: 'controller', where: this.node.path });
+  }
+}

@@ -1,0 +1,34 @@
+import { AwsProvider } from '@cdktf/provider-aws/lib/provider';
+import { TerraformOutput, TerraformStack, TerraformVariable } from 'cdktf';
+import { Construct } from 'constructs';
+import { BastionVpc } from '../lib/constructs/bastion-vpc';
+import { ComputeNodePool } from '../lib/constructs/compute-node-pool';
+import { GpuPartition } from '../lib/constructs/gpu-partition';
+import { SlurmController } from '../lib/constructs/slurm-controller';
+
+/**
+ * All-AWS GPU cluster: a private controller (slurmctld + slurmdbd/MariaDB) behind a bastion, two g5.12xlarge
+ * nodes always up, and up to 4 p5.48xlarge nodes Slurm starts on demand (EFA, cluster placement group).
+ * Synthesizes with no credentials; region and SSH CIDRs are Terraform variables.
+ */
+export class AwsGpuStack extends TerraformStack {
+  constructor(scope: Construct, id: string) {
+    super(scope, id);
+    const region = new TerraformVariable(this, 'region', {
+      type: 'string',
+      default: 'us-east-1',
+      description: 'AWS region of the cluster',
+    });
+    new AwsProvider(this, 'aws', { region: region.stringValue, defaultTags: [{ tags: { 'managed-by': 'cdktf-slurm', stack: id } }] });
+
+    const network = new BastionVpc(this, 'Network', { cidr: '10.0.0.0/16', availabilityZoneCount: 2 });
+    const controller = new SlurmController(this, 'Controller', { network, clusterName: 'awsgpu' });
+    const g5 = new ComputeNodePool(this, 'G5', { controller, name: 'g5', instanceType: 'g5.12xlarge', count: 2 });
+    const p5 = new ComputeNodePool(this, 'P5', { controller, name: 'p5', instanceType: 'p5.48xlarge', maxCount: 4 });
+    new GpuPartition(this, 'Gpu', { controller, name: 'gpu', pools: [g5], default: true, maxTime: '1-00:00:00' });
+    new GpuPartition(this, 'H100', { controller, name: 'h100', pools: [p5], exclusive: true, maxTime: '3-00:00:00' });
+
+    new TerraformOutput(this, 'controller_private_ip', { value: controller.privateIp });
+    new TerraformOutput(this, 'bastion_public_ip', { value: network.bastionPublicIp });
+  }
+}
