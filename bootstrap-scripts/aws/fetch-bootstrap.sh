@@ -7,7 +7,7 @@
 # Inputs: the instance tag slurm:scripts-bucket (read through IMDSv2; SCRIPTS_BUCKET in the node env file
 # overrides it), SCRIPTS_PREFIX (default bootstrap), AWS_REGION (default: from IMDSv2).
 # Tests may set CDKTF_SLURM_ENV_FILE, CDKTF_SLURM_MANIFEST, CDKTF_SLURM_BOOTSTRAP_DIR, CDKTF_SLURM_LOG_DIR,
-# AWS_EC2_METADATA_SERVICE_ENDPOINT and SCRIPTS_ENDPOINT.
+# AWS_EC2_METADATA_SERVICE_ENDPOINT, SCRIPTS_ENDPOINT and FETCH_ATTEMPTS (default 5).
 set -euo pipefail
 
 env_file=${CDKTF_SLURM_ENV_FILE:-/etc/cdktf-slurm/node.env}
@@ -42,6 +42,7 @@ set -a
 . "$env_file"
 set +a
 prefix=${SCRIPTS_PREFIX:-bootstrap}
+tries=${FETCH_ATTEMPTS:-5}
 
 imds_base=${AWS_EC2_METADATA_SERVICE_ENDPOINT:-http://169.254.169.254}
 imds() {
@@ -51,16 +52,16 @@ imds() {
 }
 
 region=${AWS_REGION:-}
-[[ -n "$region" ]] || region=$(attempt 5 imds meta-data/placement/region) || die "cannot read the region from IMDSv2; set AWS_REGION in $env_file"
+[[ -n "$region" ]] || region=$(attempt "$tries" imds meta-data/placement/region) || die "cannot read the region from IMDSv2; set AWS_REGION in $env_file"
 bucket=${SCRIPTS_BUCKET:-}
-[[ -n "$bucket" ]] || bucket=$(attempt 5 imds meta-data/tags/instance/slurm:scripts-bucket) ||
+[[ -n "$bucket" ]] || bucket=$(attempt "$tries" imds meta-data/tags/instance/slurm:scripts-bucket) ||
   die "no slurm:scripts-bucket instance tag in IMDSv2; the launch template must tag instances with it and enable instance_metadata_tags"
-role=$(attempt 5 imds meta-data/iam/security-credentials/) || die "this instance has no IAM role (IMDSv2 gave none); give the launch template the pool's instance profile"
+role=$(attempt "$tries" imds meta-data/iam/security-credentials/) || die "this instance has no IAM role (IMDSv2 gave none); give the launch template the pool's instance profile"
 role=$(printf '%s\n' "$role" | head -n 1)
 
 work=$(umask 077 && mktemp -d)
 trap 'rm -rf "$work"' EXIT
-attempt 5 imds "meta-data/iam/security-credentials/$role" >"$work/creds.json" || die "cannot read role $role's credentials from IMDSv2"
+attempt "$tries" imds "meta-data/iam/security-credentials/$role" >"$work/creds.json" || die "cannot read role $role's credentials from IMDSv2"
 # The keys go to curl through a 0600 config file, never on a command line.
 /usr/bin/env python3 - "$work/creds.json" "$work/curl.conf" <<'PY'
 import json, os, sys
@@ -83,7 +84,7 @@ while read -r want rel; do
     kept=$((kept + 1))
     continue
   fi
-  attempt 5 curl -fsS --max-time 60 --aws-sigv4 "aws:amz:$region:s3" -K "$work/curl.conf" \
+  attempt "$tries" curl -fsS --max-time 60 --aws-sigv4 "aws:amz:$region:s3" -K "$work/curl.conf" \
     -o "$work/download" "$endpoint/$prefix/$rel" || die "cannot download s3://$bucket/$prefix/$rel; check the node role may s3:GetObject there"
   got=$(sha256sum "$work/download" | cut -d' ' -f1)
   [[ "$got" == "$want" ]] || die "s3://$bucket/$prefix/$rel has SHA-256 $got, the manifest wants $want; the bucket and this node's user-data are from different deploys: re-apply"
