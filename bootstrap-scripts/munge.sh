@@ -16,26 +16,12 @@ id munge >/dev/null 2>&1 || die "user 'munge' does not exist; install the munge 
 make_tmpdir work
 key_tmp="$work/munge.key"
 
-if [[ "$MUNGE_KEY_SOURCE" == generate+* ]]; then
-  store=${MUNGE_KEY_SOURCE#generate+}
-  [[ " ${CDKTF_SLURM_ROLES:-} " == *" controller "* ]] ||
-    die "MUNGE_KEY_SOURCE='$MUNGE_KEY_SOURCE' uses generate+ but this host's roles are '${CDKTF_SLURM_ROLES:-}'; only the controller may create the key, other hosts must read it with '$store'"
-  [[ "$store" == aws-secretsmanager:* || "$store" == gcp-secretmanager:* ]] ||
-    die "MUNGE_KEY_SOURCE='$MUNGE_KEY_SOURCE': generate+ works with aws-secretsmanager: or gcp-secretmanager: only"
-  rc=0
-  fetch_secret --allow-missing "$store" "$key_tmp" root 0600 || rc=$?
-  if ((rc == 3)); then
-    log "secret $store has no value yet: generating a ${MUNGE_MAX_BYTES}-byte munge key and storing it"
-    (umask 077 && head -c "$MUNGE_MAX_BYTES" /dev/urandom >"$work/new.key")
-    store_secret "$store" "$work/new.key"
-    # Read back what the store holds, so every host uses the same bytes even after a race.
-    fetch_secret "$store" "$key_tmp" root 0600
-  elif ((rc != 0)); then
-    exit "$rc"
-  fi
-else
-  fetch_secret "$MUNGE_KEY_SOURCE" "$key_tmp" root 0600
+# new_munge_key FILE : the most random bytes munge accepts.
+new_munge_key() { (umask 077 && head -c "$MUNGE_MAX_BYTES" /dev/urandom >"$1"); }
+if [[ "$MUNGE_KEY_SOURCE" == generate+* && " ${CDKTF_SLURM_ROLES:-} " != *" controller "* ]]; then
+  die "MUNGE_KEY_SOURCE='$MUNGE_KEY_SOURCE' uses generate+ but this host's roles are '${CDKTF_SLURM_ROLES:-}'; only the controller may create the key, other hosts must read it with '${MUNGE_KEY_SOURCE#generate+}'"
 fi
+fetch_or_generate "$MUNGE_KEY_SOURCE" "$key_tmp" new_munge_key "a ${MUNGE_MAX_BYTES}-byte munge key"
 
 size=$(stat -c %s "$key_tmp")
 if ((size < MUNGE_MIN_BYTES || size > MUNGE_MAX_BYTES)); then

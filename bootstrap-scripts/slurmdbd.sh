@@ -36,27 +36,15 @@ logfile=$(conf_get "$staged" LogFile "")
 [[ "$storage_user" =~ ^[A-Za-z0-9_]{1,80}$ ]] || die "StorageUser '$storage_user' in $staged must be letters, digits or _"
 [[ "$storage_loc" =~ ^[A-Za-z0-9_]{1,64}$ ]] || die "StorageLoc '$storage_loc' in $staged must be letters, digits or _"
 
+# new_db_password FILE : 32 characters of [A-Za-z0-9]: slurmdbd.conf has no quoting, and SQL strings below
+# take it verbatim (~190 bits). Filter a fixed chunk into a file and cut it there: a `| head` after tr could
+# end tr with SIGPIPE and trip pipefail.
+new_db_password() {
+  (umask 077 && head -c 4096 /dev/urandom | LC_ALL=C tr -dc 'A-Za-z0-9' >"$1.chars" && head -c 32 "$1.chars" >"$1")
+  [[ "$(stat -c %s "$1")" == 32 ]] || die "could not generate a 32-character password from /dev/urandom"
+}
 make_tmpdir work
-if [[ "$DB_PASSWORD_SOURCE" == generate+* ]]; then
-  store=${DB_PASSWORD_SOURCE#generate+}
-  rc=0
-  fetch_secret --allow-missing "$store" "$work/dbpass" root 0600 || rc=$?
-  if ((rc == 3)); then
-    # [A-Za-z0-9] only: slurmdbd.conf has no quoting, and SQL strings below take it verbatim. 32 of 62
-    # symbols is ~190 bits. Filter a fixed chunk into a file and cut it there: a `| head` after tr could end
-    # tr with SIGPIPE and trip pipefail.
-    log "secret $store has no value yet: generating a 32-character DB password and storing it"
-    (umask 077 && head -c 4096 /dev/urandom | LC_ALL=C tr -dc 'A-Za-z0-9' >"$work/chars" && head -c 32 "$work/chars" >"$work/new.pass")
-    [[ "$(stat -c %s "$work/new.pass")" == 32 ]] || die "could not generate a 32-character password from /dev/urandom"
-    store_secret "$store" "$work/new.pass"
-    # Read back what the store holds, so a concurrent first boot ends up with the same password.
-    fetch_secret "$store" "$work/dbpass" root 0600
-  elif ((rc != 0)); then
-    exit "$rc"
-  fi
-else
-  fetch_secret "$DB_PASSWORD_SOURCE" "$work/dbpass" root 0600
-fi
+fetch_or_generate "$DB_PASSWORD_SOURCE" "$work/dbpass" new_db_password "a 32-character DB password"
 db_pass=$(<"$work/dbpass") # drops trailing newlines, which are never part of a password
 [[ -n "$db_pass" ]] || die "DB password from '$DB_PASSWORD_SOURCE' is empty; store a non-empty value"
 # slurmdbd.conf has no quoting for these; '#' would start a comment.

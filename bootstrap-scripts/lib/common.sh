@@ -382,6 +382,31 @@ fetch_secret() {
   log "fetched $kind secret into $dest ($( ((INSTALL_CHANGED)) && echo changed || echo unchanged))"
 }
 
+# fetch_or_generate SOURCE DEST GENERATOR WHAT : like fetch_secret SOURCE DEST root 0600, but a
+# `generate+<store>` SOURCE creates the secret on first use: when <store> has no value yet, GENERATOR FILE
+# writes a new one, it is stored, and DEST gets what the store then holds (the same bytes on every host,
+# even after a race between two first boots). Callers decide which hosts may generate.
+fetch_or_generate() {
+  local source=$1 dest=$2 generator=$3 what=$4 store rc=0 tmp
+  if [[ "$source" != generate+* ]]; then
+    fetch_secret "$source" "$dest" root 0600
+    return
+  fi
+  store=${source#generate+}
+  [[ "$store" == aws-secretsmanager:* || "$store" == gcp-secretmanager:* ]] ||
+    die "'$source': generate+ works with aws-secretsmanager: or gcp-secretmanager: only"
+  fetch_secret --allow-missing "$store" "$dest" root 0600 || rc=$?
+  if ((rc == 3)); then
+    log "secret $store has no value yet: generating $what and storing it"
+    make_tmpdir tmp
+    "$generator" "$tmp/new"
+    store_secret "$store" "$tmp/new"
+    fetch_secret "$store" "$dest" root 0600
+  elif ((rc != 0)); then
+    exit "$rc"
+  fi
+}
+
 # store_secret SOURCE FILE : add FILE's bytes as the secret's new value (generate+ on the controller).
 store_secret() {
   local source=$1 file=$2 kind ref work
