@@ -47,7 +47,7 @@ case "$args" in
       : >"$FAKE_DIR/throttled-$node"
       echo "An error occurred (RequestLimitExceeded) when calling the RunInstances operation: Request limit exceeded." >&2; exit 254
     fi
-    if [[ " \${FAKE_NO_CAPACITY:-} " == *" $subnet "* ]]; then
+    if [[ -n "$subnet" && " \${FAKE_NO_CAPACITY:-} " == *" $subnet "* ]]; then
       echo "An error occurred (InsufficientInstanceCapacity) when calling the RunInstances operation: We currently do not have sufficient capacity in the Availability Zone you requested." >&2; exit 254
     fi
     if [[ -n "\${FAKE_RUN_ERROR:-}" ]]; then
@@ -77,6 +77,7 @@ interface PoolFile {
   capacity?: 'on-demand' | 'spot';
   placementGroup?: string;
   cluster?: string;
+  interfacesInTemplate?: boolean;
 }
 function pool(name: string, p: PoolFile = {}): void {
   const lines = [
@@ -88,6 +89,7 @@ function pool(name: string, p: PoolFile = {}): void {
     `CLUSTER_NAME='${p.cluster ?? 'hpc'}'`,
   ];
   if (p.placementGroup) lines.push(`PLACEMENT_GROUP='${p.placementGroup}'`);
+  if (p.interfacesInTemplate) lines.push(`NETWORK_INTERFACES_IN_TEMPLATE='1'`);
   sb.file(`pools/${name}.env`, lines.join('\n') + '\n', 0o640);
 }
 
@@ -183,6 +185,23 @@ d('slurm-resume.sh', () => {
     });
     expect(JSON.parse(opt(spot, '--placement') as string)).toEqual({ GroupName: 'hpc-pg' });
     expect(od).not.toContain('--instance-market-options');
+  });
+
+  test('EFA pools (interfaces in the template) launch without --subnet-id, which EC2 would refuse', () => {
+    pool('p5', { subnets: [SUBNET_A], interfacesInTemplate: true });
+    const r = run('slurm-resume.sh', ['p5-0']);
+    expect(r.log('resume.log')).not.toMatch(/ERROR/);
+    expect(r.status).toBe(0);
+    const [launch] = calls(r.aws, 'run-instances');
+    expect(launch).not.toContain('--subnet-id');
+    expect(opt(launch, '--launch-template')).toBe(`LaunchTemplateId=${LT},Version=3`);
+  });
+
+  test('an EFA pool with several subnets is refused: the template has exactly one', () => {
+    pool('p5', { subnets: [SUBNET_A, SUBNET_B], interfacesInTemplate: true });
+    const r = run('slurm-resume.sh', ['p5-0']);
+    expect(r.aws).toEqual([]);
+    expect(r.log('resume.log')).toMatch(/NETWORK_INTERFACES_IN_TEMPLATE=1 needs exactly one subnet/);
   });
 
   test('falls back to the next subnet on InsufficientInstanceCapacity', () => {

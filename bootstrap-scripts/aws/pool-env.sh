@@ -10,6 +10,8 @@
 #   PLACEMENT_GROUP          cluster placement group name  (optional)
 #   AWS_REGION               e.g. eu-west-1                (required)
 #   CLUSTER_NAME             Slurm ClusterName, tags every instance (required)
+#   NETWORK_INTERFACES_IN_TEMPLATE  1 when the template defines the network interfaces (EFA pools): then
+#                            the subnet is the template's and run-instances must not name one (default 0)
 # Overrides for tests and unusual layouts: CDKTF_SLURM_POOLS_DIR (default /etc/cdktf-slurm/pools).
 set -euo pipefail
 here="$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.."
@@ -23,7 +25,7 @@ source "$here/lib/common.sh"
 # slurmctld starts programs with a bare environment; the AWS CLI wants a HOME (its config lives there).
 export HOME="${HOME:-/nonexistent}"
 
-POOL_KEYS=(LAUNCH_TEMPLATE_ID LAUNCH_TEMPLATE_VERSION SUBNET_IDS CAPACITY_TYPE PLACEMENT_GROUP AWS_REGION CLUSTER_NAME)
+POOL_KEYS=(LAUNCH_TEMPLATE_ID LAUNCH_TEMPLATE_VERSION SUBNET_IDS CAPACITY_TYPE PLACEMENT_GROUP AWS_REGION CLUSTER_NAME NETWORK_INTERFACES_IN_TEMPLATE)
 
 # node_pool NODE : the pool of a node named <pool>-<index>; fails for other names.
 node_pool() {
@@ -64,6 +66,12 @@ check_pool_launch() {
   CAPACITY_TYPE=${CAPACITY_TYPE:-on-demand}
   [[ "$CAPACITY_TYPE" == on-demand || "$CAPACITY_TYPE" == spot ]] || die "pool '$pool': CAPACITY_TYPE='$CAPACITY_TYPE' in $file must be on-demand or spot"
   [[ -z "$PLACEMENT_GROUP" || "$PLACEMENT_GROUP" =~ ^[A-Za-z0-9._:-]{1,255}$ ]] || die "pool '$pool': PLACEMENT_GROUP='$PLACEMENT_GROUP' in $file is not a placement group name"
+  NETWORK_INTERFACES_IN_TEMPLATE=${NETWORK_INTERFACES_IN_TEMPLATE:-0}
+  [[ "$NETWORK_INTERFACES_IN_TEMPLATE" == 0 || "$NETWORK_INTERFACES_IN_TEMPLATE" == 1 ]] || die "pool '$pool': NETWORK_INTERFACES_IN_TEMPLATE='$NETWORK_INTERFACES_IN_TEMPLATE' in $file must be 0 or 1"
+  # EC2 refuses --subnet-id with a template that defines interfaces; the template's one subnet is used.
+  if [[ "$NETWORK_INTERFACES_IN_TEMPLATE" == 1 && "$SUBNET_IDS" == *" "* ]]; then
+    die "pool '$pool': NETWORK_INTERFACES_IN_TEMPLATE=1 needs exactly one subnet (the template's), SUBNET_IDS='$SUBNET_IDS' in $file"
+  fi
 }
 
 # aws_error_code FILE : the AWS error code in a CLI error message ("An error occurred (Code) when …").

@@ -42,7 +42,7 @@ fail_node() {
 # launch_node NODE : start one instance for NODE with the current pool's settings. Always returns 0;
 # failures land in $work/failed.
 launch_node() {
-  local node=$1 subnet code attempt token id err delay tried=()
+  local node=$1 subnet code attempt token id err delay tried=() subnet_arg
   local -a tags_json market=() placement=()
   local tags="[{\"Key\":\"Name\",\"Value\":\"$node\"},{\"Key\":\"slurm:node-name\",\"Value\":\"$node\"},{\"Key\":\"slurm:cluster\",\"Value\":\"$CLUSTER_NAME\"}]"
   tags_json=("[{\"ResourceType\":\"instance\",\"Tags\":$tags},{\"ResourceType\":\"volume\",\"Tags\":$tags}]")
@@ -58,9 +58,11 @@ launch_node() {
       # Same token for retries of one attempt would be better, but a token is tied to its parameters and
       # a throttled call never launched anything: one token per call, unique per resume run.
       token=$(printf '%s/%s/%s/%s/%s' "$CLUSTER_NAME" "$node" "$started" "$subnet" "$attempt" | sha256sum | cut -c1-64)
+      subnet_arg=(--subnet-id "$subnet")
+      [[ "$NETWORK_INTERFACES_IN_TEMPLATE" == 1 ]] && subnet_arg=()
       if id=$(aws --region "$AWS_REGION" ec2 run-instances \
         --launch-template "LaunchTemplateId=$LAUNCH_TEMPLATE_ID,Version=$LAUNCH_TEMPLATE_VERSION" \
-        --subnet-id "$subnet" --count 1 --client-token "$token" \
+        "${subnet_arg[@]}" --count 1 --client-token "$token" \
         --tag-specifications "${tags_json[@]}" "${market[@]}" "${placement[@]}" \
         --query 'Instances[0].InstanceId' --output text 2>"$err"); then
         log "$node: launched $id in $subnet ($CAPACITY_TYPE, template $LAUNCH_TEMPLATE_ID v$LAUNCH_TEMPLATE_VERSION)"
