@@ -10,7 +10,7 @@
 #   EFA_INSTALLER_VERSION  default below; another version needs EFA_INSTALLER_SHA256 too
 #   EFA_INSTALLER_SHA256   SHA256 of aws-efa-installer-<version>.tar.gz (AWS lists them on its "Verify the
 #                          EFA installer using a checksum" page)
-# Test overrides: EFA_INSTALLER_BASE_URL, EFA_PREFIX (/opt/amazon), NCCL_PROFILE_PATH.
+# Test overrides: EFA_INSTALLER_BASE_URL, EFA_PREFIX (/opt/amazon), NCCL_PROFILE_PATH, EFA_SYSCTL_FILE.
 #
 # Why the installer runs with -y and WITHOUT --skip-kmod: --skip-kmod is AWS's recipe for containers, where
 # the host owns the kernel. On the VM we want the installer's own efa driver (DKMS, built for the running
@@ -136,6 +136,14 @@ main() {
   # An EFA node without a working EFA device would run NCCL over sockets, quietly and slowly.
   "$EFA_PREFIX/efa/bin/fi_info" -p efa -t FI_EP_RDM >>"$CDKTF_SLURM_LOG_FILE" 2>&1 ||
     die "fi_info finds no EFA device on this $type; the launch template must attach EFA interfaces (InterfaceType=efa) and the security group must allow all traffic to itself"
+
+  # libfabric's shared-memory provider (intra-node ranks) attaches to peer processes with CMA, which
+  # Ubuntu's default Yama ptrace_scope=1 forbids; AWS's EFA guide says to set it to 0.
+  local yama="${EFA_SYSCTL_FILE:-/etc/sysctl.d/99-efa-ptrace.conf}" tmp_sysctl
+  make_tmpdir tmp_sysctl
+  printf '# written by cdktf-slurm efa.sh: libfabric shm needs CMA between ranks\nkernel.yama.ptrace_scope = 0\n' >"$tmp_sysctl/yama.conf"
+  install_if_changed "$tmp_sysctl/yama.conf" "$yama" root:root 0644
+  sysctl -q -p "$yama" >>"$CDKTF_SLURM_LOG_FILE" 2>&1 || log "warning: could not apply $yama now (read-only /proc/sys?); it applies at next boot"
 
   render_nccl_profile "$NCCL_PROFILE_PATH" "$rdma" "$plugin" "$EFA_PREFIX/efa/lib"
   log "EFA ready on $type: installer $version, plugin $plugin, FI_EFA_USE_DEVICE_RDMA=$rdma ($NCCL_PROFILE_PATH $( ((INSTALL_CHANGED)) && echo written || echo unchanged))"
