@@ -20,7 +20,10 @@ done
 
 # Step order: slurmdbd before slurmctld (with accounting, slurmctld registers with slurmdbd at start);
 # GPU devices checked before slurmd reports them. Login nodes need only munge and the client tools.
-steps=(packages munge)
+steps=(packages)
+# Mesh first: on hybrid nodes slurmd reaches the controller (and munge's peers) only over the mesh.
+[[ -n "${TAILSCALE_AUTHKEY_SOURCE:-}" ]] && steps+=(tailscale)
+steps+=(munge)
 has_role dbd && steps+=(slurmdbd)
 if has_role controller; then
   steps+=(statesave)

@@ -4,3 +4,4 @@ export * from './net/cidr';
 export * from './aws/instance-types';
 export * from './aws/script-bucket';
 export * from './constructs';
+export * from './docker';

@@ -24,6 +24,8 @@ const SUSPEND_TIME_SEC = 5;
 function withDynamicPool(s: ClusterSpec): ClusterSpec {
   return {
     ...s,
+    // As the library renders it for container pools (no systemd there); real 22.05 daemons must accept it.
+    cgroup: { ...s.cgroup, ignoreSystemdOnFailure: true },
     nodePools: [
       s.nodePools[0],
       {

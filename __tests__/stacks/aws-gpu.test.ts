@@ -72,6 +72,8 @@ describe('aws-gpu: controller', () => {
     expect(slurmConf).toMatch(/^PartitionName=gpu Nodes=g5-\[0-1\] Default=YES .*DefMemPerGPU=\d+ DefCpuPerGPU=12 /m);
     expect(slurmConf).toMatch(/^PartitionName=h100 Nodes=p5-\[0-3\] .*OverSubscribe=EXCLUSIVE .*DefCpuPerGPU=24 /m);
     expect(slurmConf).toMatch(/^AccountingStorageTRES=gres\/gpu$/m);
+    // VM nodes run systemd: slurmd asks it for its cgroup scope.
+    expect(ctlData.files.get('/etc/cdktf-slurm/slurm/cgroup.conf')!.content).not.toMatch(/IgnoreSystemd/);
   });
 
   test('secrets: references only; the controller may read and first-write its own two secrets and nothing else', () => {

@@ -6,10 +6,39 @@ import { LaunchTemplate } from '@cdktf/provider-aws/lib/launch-template';
 import { PlacementGroup } from '@cdktf/provider-aws/lib/placement-group';
 import { Construct } from 'constructs';
 import { poolHardwareFor } from '../aws/instance-types';
-import { buildNodeCloudConfig, renderNodeUserData, SCRIPTS_BUCKET_TAG } from '../cloudinit';
-import { NodePoolSpec, poolHostlist, validateNodePool } from '../slurm';
-import { ConstructPropError } from './seam';
-import { SlurmController } from './slurm-controller';
+import { BOOTSTRAP_DIR, buildNodeCloudConfig, NODE_ENV_PATH, nodeScripts, renderNodeEnv, renderNodeUserData, SCRIPTS_BUCKET_TAG } from '../cloudinit';
+import { DEFAULT_DOCKER_HOST, DEFAULT_NODE_IMAGE, DockerNodeContainers, dockerHostProblem, dockerProviderFor, imagePinProblem } from '../docker';
+import { dynamicNodeEnv, NodePoolSpec, poolHostlist, validateNodePool } from '../slurm';
+import { ConstructPropError, lazyString } from './seam';
+import { SlurmController, tailscaleEnv } from './slurm-controller';
+
+/**
+ * Runs a pool's nodes as containers on a Docker host (on-prem GPU boxes). They join the controller's mesh and
+ * register themselves with Slurm (dynamic nodes, `slurmd -Z`) as `<pool>-<i>`.
+ */
+export interface DockerPlacement {
+  /**
+   * Docker daemon the containers run on, as the Docker provider takes it (`ssh://user@host` reaches a
+   * remote box over SSH with your own key; nothing is installed there but the containers).
+   * @default `'unix:///var/run/docker.sock'` (Terraform runs on the GPU host)
+   */
+  readonly host?: string;
+  /**
+   * Pinned node image (explicit tag or digest, never `latest`); Debian/Ubuntu with Slurm ≥ 22.05 in apt.
+   * @default `'ubuntu:noble-20250619'` (Ubuntu 24.04, Slurm 23.11)
+   */
+  readonly image?: string;
+  /**
+   * GPUs handed to each container: a number gives node `i` the host's GPUs `i*n`…`i*n+n-1` (the host needs
+   * count × n of them); `'all'` gives every container all of the host's GPUs (one node per host).
+   * @default the pool's `gpus.count`
+   */
+  readonly gpus?: 'all' | number;
+}
+
+/** Where the Docker nodes' secrets are uploaded; node.env names these paths, never the values. */
+const DOCKER_SECRETS_DIR = '/etc/cdktf-slurm/secrets';
+const DOCKER_ENTRYPOINT = `${BOOTSTRAP_DIR}/container-entrypoint.sh`;
 
 export interface ComputeNodePoolProps {
   readonly controller: SlurmController;
@@ -18,8 +47,18 @@ export interface ComputeNodePoolProps {
    * @default the construct id, lower-cased
    */
   readonly name?: string;
-  /** EC2 instance type; CPUs, memory and GPUs come from the library's table. */
-  readonly instanceType: string;
+  /**
+   * EC2 instance type; CPUs, memory and GPUs come from the library's table. Exactly one of `instanceType`
+   * and `docker`.
+   * @default none (required for AWS pools)
+   */
+  readonly instanceType?: string;
+  /**
+   * Run the nodes as Docker containers instead of EC2 instances; then `count`, `cpus`, `realMemoryMiB` (and
+   * `gpus` with type and count, if any) are required, as there is no instance-type table to read them from.
+   * @default none (AWS pool)
+   */
+  readonly docker?: DockerPlacement;
   /**
    * Nodes always up. Give `count`, or `maxCount` for nodes Slurm starts on demand and stops when idle.
    * @default none
@@ -58,7 +97,10 @@ export interface ComputeNodePoolProps {
 export class ComputeNodePool extends Construct {
   readonly poolName: string;
   readonly spec: NodePoolSpec;
-  readonly launchTemplate: LaunchTemplate;
+  /** The AWS pool's launch template; undefined for Docker pools. */
+  readonly launchTemplate?: LaunchTemplate;
+  /** The Docker pool's image and counted container; undefined for AWS pools. */
+  readonly containers?: DockerNodeContainers;
   readonly controller: SlurmController;
 
   constructor(scope: Construct, id: string, props: ComputeNodePoolProps) {
@@ -87,8 +129,29 @@ export class ComputeNodePool extends Construct {
         'Drop minCount, or use maxCount instead of count');
     }
 
+    if (props.docker !== undefined && props.instanceType !== undefined) {
+      throw new ConstructPropError(this, 'instanceType', props.instanceType, 'a pool is either EC2 instances or Docker containers, not both',
+        'Drop instanceType for a Docker pool, or drop docker for an AWS pool');
+    }
+    if (props.docker !== undefined) {
+      this.spec = this.dockerPoolSpec(props, props.docker);
+      props.controller.addNodePool(this.spec, { runsWithoutSystemd: true });
+      this.containers = this.placeOnDocker(props.docker);
+      return;
+    }
+    if (props.instanceType === undefined) {
+      throw new ConstructPropError(this, 'instanceType', undefined, 'an AWS pool needs an instance type',
+        "Set instanceType (e.g. 'g5.12xlarge'), or docker: { host: 'ssh://user@gpu-box' } for on-prem containers");
+    }
+    if (props.controller.tailscale) {
+      throw new ConstructPropError(this, 'instanceType', props.instanceType,
+        `controller ${props.controller.node.path} is on a mesh, and AWS nodes cannot resolve its mesh address '${props.controller.tailscale.controllerAddress}'`,
+        'Put on-prem GPUs in Docker pools of this cluster and AWS nodes in a cluster without a mesh');
+    }
+    const instanceType = props.instanceType;
+
     const { hardware, gpus } = poolHardwareFor({
-      instanceType: props.instanceType,
+      instanceType,
       gpus: props.gpus,
       cpus: props.cpus,
       realMemoryMiB: props.realMemoryMiB,
@@ -103,7 +166,7 @@ export class ComputeNodePool extends Construct {
       minCount: props.count ?? props.minCount ?? 0,
       hardware,
       gpus,
-      features: props.features ?? [props.instanceType],
+      features: props.features ?? [instanceType],
       weight: props.weight,
     };
     const issues = validateNodePool(this.spec, props.controller.slurmVersion, 'props');
@@ -149,7 +212,7 @@ export class ComputeNodePool extends Construct {
     const userData = renderNodeUserData(config, { target: 'aws', role: `compute pool ${this.poolName}`, where });
     ctl.scriptBucket.grantRead(this, 'ScriptsRead', role.id);
 
-    const placement = /^(p4d|p4de|p5|p5e|p5en)\./.test(props.instanceType)
+    const placement = /^(p4d|p4de|p5|p5e|p5en)\./.test(instanceType)
       ? new PlacementGroup(this, 'Placement', { name: prefix, strategy: 'cluster' })
       : undefined;
     const ami = props.amiId ?? new DataAwsSsmParameter(this, 'Ami', {
@@ -159,7 +222,7 @@ export class ComputeNodePool extends Construct {
       name: prefix,
       description: `Slurm pool ${this.poolName} (${poolHostlist(this.spec)}) of cluster ${ctl.clusterName}`,
       imageId: ami,
-      instanceType: props.instanceType,
+      instanceType,
       userData: userData.base64,
       iamInstanceProfile: { name: profile.name },
       vpcSecurityGroupIds: [ctl.network.clusterSecurityGroupId],
@@ -187,6 +250,128 @@ export class ComputeNodePool extends Construct {
       capacityType: props.capacityType ?? 'on-demand',
       placementGroup: placement?.name,
       nodeRoleArn: role.arn,
+    });
+  }
+
+  /** A Docker pool's model entry: a dynamic pool whose hardware is given, not looked up. */
+  private dockerPoolSpec(props: ComputeNodePoolProps, docker: DockerPlacement): NodePoolSpec {
+    if (props.maxCount !== undefined || props.minCount !== undefined) {
+      throw new ConstructPropError(this, props.maxCount !== undefined ? 'maxCount' : 'minCount', props.maxCount ?? props.minCount,
+        'Docker nodes are always on: Slurm cannot start or stop containers', 'Use count (the number of containers)');
+    }
+    if (props.capacityType !== undefined || props.amiId !== undefined || props.rootVolumeSizeGiB !== undefined) {
+      throw new ConstructPropError(this, 'capacityType/amiId/rootVolumeSizeGiB', { capacityType: props.capacityType, amiId: props.amiId },
+        'these apply to EC2 pools only', 'Drop them from a Docker pool (use docker.image for the OS)');
+    }
+    const whole = (field: string, v: number | undefined, what: string) => {
+      if (v === undefined) {
+        throw new ConstructPropError(this, field, v, `a Docker pool needs ${what}: there is no instance-type table to read it from`,
+          `Set ${field} to what each container may use, e.g. ${field === 'cpus' ? '8' : '30000'}`);
+      }
+      if (!Number.isInteger(v) || v < 1) {
+        throw new ConstructPropError(this, field, v, 'must be a whole number ≥ 1', `Set ${field} to what each container may use`);
+      }
+      return v;
+    };
+    const cpus = whole('cpus', props.cpus, 'the CPUs per node');
+    const realMemoryMiB = whole('realMemoryMiB', props.realMemoryMiB, 'the memory per node (MiB) Slurm may hand out');
+    let gpus: NodePoolSpec['gpus'];
+    if (props.gpus !== undefined) {
+      const { type, count } = props.gpus;
+      if (count === undefined || !Number.isInteger(count) || count < 1) {
+        throw new ConstructPropError(this, 'gpus.count', count, 'must be a whole number ≥ 1 for a Docker pool',
+          'Give the GPUs per container, e.g. gpus: { type: \'rtx3070\', count: 1 }, or drop gpus for a CPU pool');
+      }
+      if (type === undefined || !/^[a-z0-9][a-z0-9_]*$/i.test(type)) {
+        throw new ConstructPropError(this, 'gpus.type', type, 'a Docker pool needs the GRES type of its GPUs',
+          "Name the model as jobs ask for it (--gres=gpu:<type>:1), e.g. 'rtx3070'");
+      }
+      gpus = { type, count };
+    }
+    if (docker.gpus !== undefined) {
+      if (!gpus) {
+        throw new ConstructPropError(this, 'docker.gpus', docker.gpus, 'the pool has no gpus, so Slurm would not schedule them',
+          "Add gpus: { type, count } or drop docker.gpus");
+      }
+      if (docker.gpus !== 'all' && (!Number.isInteger(docker.gpus) || docker.gpus !== gpus.count)) {
+        throw new ConstructPropError(this, 'docker.gpus', docker.gpus, `must be 'all' or equal gpus.count (${gpus.count})`,
+          'Slurm is told gpus.count GPUs per node; hand each container exactly those');
+      }
+    }
+    const spec: NodePoolSpec = {
+      name: this.poolName,
+      count: props.count,
+      registration: 'dynamic',
+      hardware: { cpus, realMemoryMiB },
+      gpus,
+      features: props.features ?? ['docker'],
+      weight: props.weight,
+    };
+    const issues = validateNodePool(spec, props.controller.slurmVersion, 'props');
+    if (issues.length > 0) {
+      throw new Error(issues.map((i) => `${this.node.path}: ${i.field} = ${JSON.stringify(i.value)}: ${i.problem}. ${i.fix}`).join('\n'));
+    }
+    return spec;
+  }
+
+  /**
+   * The pool's containers. They have no cloud identity, so their secrets arrive as uploaded files whose
+   * contents are Terraform references: the Terraform-generated munge key (see `terraformMungeKey`) and the
+   * mesh auth key (a sensitive variable). Both therefore live in Terraform state.
+   */
+  private placeOnDocker(docker: DockerPlacement): DockerNodeContainers {
+    const ctl = this.controller;
+    const mesh = ctl.tailscale;
+    if (!mesh) {
+      throw new ConstructPropError(this, 'docker', docker, `controller ${ctl.node.path} has no mesh, so containers outside the VPC cannot reach it`,
+        'Give the SlurmController mesh: { tailscale: { authKey: <sensitive variable> } }');
+    }
+    const host = docker.host ?? DEFAULT_DOCKER_HOST;
+    const hostProblem = dockerHostProblem(host);
+    if (hostProblem) {
+      throw new ConstructPropError(this, 'docker.host', host, hostProblem,
+        "Give the GPU box's Docker daemon, e.g. 'ssh://me@gpu-box' (or leave it out to use the local socket)");
+    }
+    const image = docker.image ?? DEFAULT_NODE_IMAGE;
+    const imageProblem = imagePinProblem(image);
+    if (imageProblem) {
+      throw new ConstructPropError(this, 'docker.image', image, imageProblem,
+        `Pin a dated tag or a digest, e.g. '${DEFAULT_NODE_IMAGE}'`);
+    }
+    const mungeKeyFile = `${DOCKER_SECRETS_DIR}/munge.key`;
+    const authKeyFile = `${DOCKER_SECRETS_DIR}/tailscale-authkey`;
+    const scripts = nodeScripts({ roles: ['compute'], extraScripts: ['tailscale.sh', 'container-entrypoint.sh'] });
+    // Rendered at synth, when the cluster (partitions included) is complete; identical for every container,
+    // which takes its own name from SLURMD_NODENAME in its environment (that wins over node.env).
+    const nodeEnv = lazyString(() => {
+      const { SLURMD_NODENAME: _perContainer, ...dynamic } = dynamicNodeEnv(ctl.clusterSpec(), this.poolName, 0);
+      return renderNodeEnv({
+        roles: ['compute'],
+        env: {
+          CLUSTER_NAME: ctl.clusterName,
+          SLURM_CONTROLLER: mesh.controllerAddress,
+          MUNGE_KEY_SOURCE: `file:${mungeKeyFile}`,
+          ...dynamic,
+          ...tailscaleEnv(mesh, `file:${authKeyFile}`),
+        },
+      });
+    });
+    const gpuCount = this.spec.gpus?.count;
+    return new DockerNodeContainers(this, 'Containers', {
+      provider: dockerProviderFor(this, host),
+      image,
+      count: this.spec.count as number,
+      containerNamePrefix: `${ctl.clusterName.replace(/_/g, '-')}-${this.poolName}`,
+      nodeNamePrefix: this.poolName,
+      gpus: gpuCount === undefined ? undefined : (docker.gpus ?? gpuCount),
+      entrypoint: ['bash', DOCKER_ENTRYPOINT],
+      files: [
+        ...scripts.map((s) => ({ path: `${BOOTSTRAP_DIR}/${s.relativePath}`, content: s.content, permissions: '0755' })),
+        { path: NODE_ENV_PATH, content: nodeEnv, permissions: '0600' },
+        { path: mungeKeyFile, content: ctl.terraformMungeKey(), permissions: '0400' },
+        { path: authKeyFile, content: mesh.authKey, permissions: '0400' },
+      ],
+      labels: { 'slurm.cluster': ctl.clusterName, 'slurm.pool': this.poolName, 'managed-by': 'cdktf-slurm' },
     });
   }
 }

@@ -1,3 +1,4 @@
+import { DataAwsSecretsmanagerRandomPassword } from '@cdktf/provider-aws/lib/data-aws-secretsmanager-random-password';
 import { DataAwsSsmParameter } from '@cdktf/provider-aws/lib/data-aws-ssm-parameter';
 import { EbsVolume } from '@cdktf/provider-aws/lib/ebs-volume';
 import { IamInstanceProfile } from '@cdktf/provider-aws/lib/iam-instance-profile';
@@ -6,8 +7,10 @@ import { IamRolePolicy } from '@cdktf/provider-aws/lib/iam-role-policy';
 import { IamRolePolicyAttachment } from '@cdktf/provider-aws/lib/iam-role-policy-attachment';
 import { Instance } from '@cdktf/provider-aws/lib/instance';
 import { SecretsmanagerSecret } from '@cdktf/provider-aws/lib/secretsmanager-secret';
+import { SecretsmanagerSecretVersion } from '@cdktf/provider-aws/lib/secretsmanager-secret-version';
 import { SsmParameter } from '@cdktf/provider-aws/lib/ssm-parameter';
 import { VolumeAttachment } from '@cdktf/provider-aws/lib/volume-attachment';
+import { dependable, Token } from 'cdktf';
 import { Construct } from 'constructs';
 import { BootstrapScriptBucket } from '../aws/script-bucket';
 import { buildNodeCloudConfig, loadBootstrapScripts, NodeRole, renderNodeUserData, SCRIPTS_BUCKET_TAG } from '../cloudinit';
@@ -58,6 +61,40 @@ export interface ExternalAccountingDatabase {
   readonly passwordSecret: string;
 }
 
+/**
+ * A Tailscale tailnet (or a self-hosted headscale) that hosts without a route into the VPC (on-prem Docker
+ * GPU nodes, other providers) join. The controller joins it as `slurm-controller`, outbound through the NAT
+ * gateway: no inbound security-group rule is opened for the mesh.
+ */
+export interface TailscaleMesh {
+  /**
+   * A reusable, preferably tagged and pre-approved auth key, as a Terraform reference: a sensitive
+   * `TerraformVariable`'s value. A literal is refused. The key is written into a Secrets Manager secret version
+   * only the controller's role may read, so it is stored in Terraform state (and, for Docker pools, uploaded
+   * into the containers): keep state encrypted and access-controlled.
+   */
+  readonly authKey: string;
+  /** Control server of a self-hosted headscale (`https://…`). @default Tailscale's own */
+  readonly loginServer?: string;
+  /** `--advertise-tags`, e.g. `['tag:slurm']` (the key must be allowed to use them). @default none */
+  readonly tags?: readonly string[];
+  /**
+   * How mesh nodes reach slurmctld: `SLURM_CONTROLLER` and the `SlurmctldHost` address. The controller's mesh
+   * address is assigned by the control server at first boot, so it is not known at synth: the default relies
+   * on MagicDNS resolving the controller's mesh host name. Without MagicDNS, reserve the controller's mesh IP
+   * (or a DNS name) in your control server and give it here.
+   * @default `'slurm-controller'` (MagicDNS)
+   */
+  readonly controllerAddress?: string;
+  /** Tailscale release installed from Tailscale's apt repository. @default `tailscale.sh`'s pinned release */
+  readonly version?: string;
+}
+
+/** A mesh the cluster's hosts join. */
+export interface ClusterMesh {
+  readonly tailscale: TailscaleMesh;
+}
+
 export interface SlurmControllerProps {
   readonly network: IAwsClusterNetwork;
   /** `ClusterName`: lower-case letters, digits, `_`; starts with a letter. Also prefixes secret names. */
@@ -92,6 +129,24 @@ export interface SlurmControllerProps {
   readonly keyName?: string;
   /** Extra slurm.conf keys (the pure core rejects keys the library owns). @default none */
   readonly extraSlurmConf?: Readonly<Record<string, string>>;
+  /**
+   * Join a mesh so hosts outside the VPC (Docker pools) can reach the controller; needed by Docker pools.
+   * With a mesh, `SlurmctldHost` is addressed by `controllerAddress`, which AWS pools in the VPC cannot
+   * resolve: a meshed cluster takes Docker pools only.
+   * @default none
+   */
+  readonly mesh?: ClusterMesh;
+}
+
+/** The mesh settings pools use, with defaults applied. */
+export interface ResolvedTailscaleMesh {
+  readonly authKey: string;
+  readonly loginServer?: string;
+  readonly tags: readonly string[];
+  readonly controllerAddress: string;
+  readonly version?: string;
+  /** Secrets Manager name of the auth key (read by the controller only). */
+  readonly authKeySecretName: string;
 }
 
 const DEFAULT_AMI_PARAMETER = '/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id';
@@ -123,11 +178,16 @@ export class SlurmController extends Construct {
   readonly role: IamRole;
   /** Holds the bootstrap scripts every node of the cluster downloads at boot. */
   readonly scriptBucket: BootstrapScriptBucket;
+  /** The mesh the controller joins, when `mesh` was given. */
+  readonly tailscale?: ResolvedTailscaleMesh;
 
   private readonly pools: NodePoolSpec[] = [];
+  private nodesWithoutSystemd = false;
   private readonly partitions: PartitionSpec[] = [];
   private readonly props: SlurmControllerProps;
   private readonly dbPasswordSource?: string;
+  private readonly mungeKeySecret: SecretsmanagerSecret;
+  private mungeKeyVersion?: SecretsmanagerSecretVersion;
 
   constructor(scope: Construct, id: string, props: SlurmControllerProps) {
     super(scope, id);
@@ -174,8 +234,19 @@ export class SlurmController extends Construct {
     });
     this.mungeKeySecretName = `${prefix}/munge-key`;
     this.mungeKeySecretArn = munge.arn;
+    this.mungeKeySecret = munge;
 
     const secretArns = [munge.arn];
+    if (props.mesh) {
+      this.tailscale = this.resolveMesh(props.mesh, prefix);
+      const authKey = new SecretsmanagerSecret(this, 'MeshAuthKey', {
+        name: this.tailscale.authKeySecretName,
+        description: `Tailscale auth key the controller of ${prefix} joins the mesh with (from a sensitive Terraform variable)`,
+        recoveryWindowInDays: 7,
+      });
+      new SecretsmanagerSecretVersion(this, 'MeshAuthKeyValue', { secretId: authKey.id, secretString: this.tailscale.authKey });
+      secretArns.push(authKey.arn);
+    }
     const accounting = props.accounting ?? 'local';
     if (accounting === 'local') {
       const db = new SecretsmanagerSecret(this, 'DbPassword', {
@@ -285,12 +356,17 @@ export class SlurmController extends Construct {
     });
   }
 
-  /** Called by `ComputeNodePool`: the pool becomes one node line (or nodeset) in slurm.conf. */
-  addNodePool(pool: NodePoolSpec): void {
+  /**
+   * Called by `ComputeNodePool`: the pool becomes one node line (or nodeset) in slurm.conf.
+   * @param options.runsWithoutSystemd the pool's slurmd runs with no systemd (containers), so cgroup.conf
+   *   lets slurmd build its cgroup hierarchy itself
+   */
+  addNodePool(pool: NodePoolSpec, options: { readonly runsWithoutSystemd?: boolean } = {}): void {
     if (this.pools.some((p) => p.name === pool.name)) {
       throw new Error(`${this.node.path}: a node pool named '${pool.name}' is already registered; pool names must be unique`);
     }
     this.pools.push(pool);
+    if (options.runsWithoutSystemd) this.nodesWithoutSystemd = true;
   }
 
   /**
@@ -369,6 +445,80 @@ export class SlurmController extends Construct {
     this.partitions.push(partition);
   }
 
+  /**
+   * The address in `SlurmctldHost=name(address)`: the fixed private IP, or with a mesh the mesh address (by
+   * default the MagicDNS name, left to resolution) that every node can reach.
+   */
+  get slurmctldAddress(): string | undefined {
+    if (!this.tailscale) return this.privateIp;
+    return this.tailscale.controllerAddress === CONTROLLER_HOSTNAME ? undefined : this.tailscale.controllerAddress;
+  }
+
+  /**
+   * For hosts with no cloud identity (Docker pools): makes the munge key a Terraform-generated value (a
+   * Secrets Manager random password, 128 letters and digits, fixed after creation) stored as the munge
+   * secret's version, and returns a reference to it for upload as a file. The key then lives in Terraform
+   * state; the controller reads it from Secrets Manager instead of generating it at first boot.
+   */
+  terraformMungeKey(): string {
+    if (!this.mungeKeyVersion) {
+      const random = new DataAwsSecretsmanagerRandomPassword(this, 'MungeKeyRandom', {
+        passwordLength: 128,
+        excludePunctuation: true,
+        includeSpace: false,
+      });
+      this.mungeKeyVersion = new SecretsmanagerSecretVersion(this, 'MungeKeyValue', {
+        secretId: this.mungeKeySecret.id,
+        secretString: random.randomPassword,
+        // The data source draws a new password on every plan; the first one stays.
+        lifecycle: { ignoreChanges: ['secret_string'] },
+      });
+      // The controller must find the key in Secrets Manager when it boots.
+      this.instance.dependsOn = [...(this.instance.dependsOn ?? []), dependable(this.mungeKeyVersion)];
+    }
+    return this.mungeKeyVersion.secretString;
+  }
+
+  private resolveMesh(mesh: ClusterMesh, prefix: string): ResolvedTailscaleMesh {
+    const ts = mesh.tailscale;
+    if (typeof ts?.authKey !== 'string' || ts.authKey === '') {
+      throw new ConstructPropError(this, 'mesh.tailscale.authKey', ts?.authKey, 'no auth key given',
+        "Pass a sensitive TerraformVariable's value, e.g. new TerraformVariable(stack, 'tailscale_auth_key', { sensitive: true }).stringValue");
+    }
+    if (!Token.isUnresolved(ts.authKey)) {
+      // Never echo the key: only its length.
+      throw new ConstructPropError(this, 'mesh.tailscale.authKey', `<literal, ${ts.authKey.length} characters>`,
+        'a literal auth key would be written into the synthesized plan',
+        "Pass a sensitive TerraformVariable's value instead (set it with TF_VAR_… or a .tfvars file kept out of git)");
+    }
+    if (ts.loginServer !== undefined && (Token.isUnresolved(ts.loginServer) || !/^https:\/\/[A-Za-z0-9.-]+(:\d+)?(\/\S*)?$/.test(ts.loginServer))) {
+      throw new ConstructPropError(this, 'mesh.tailscale.loginServer', ts.loginServer,
+        'must be a literal https:// URL (it goes into gzipped user-data, which cannot hold Terraform references)',
+        "Give your headscale server's URL, e.g. 'https://headscale.example.com'");
+    }
+    for (const tag of ts.tags ?? []) {
+      if (!/^tag:[A-Za-z0-9-]+$/.test(tag)) {
+        throw new ConstructPropError(this, 'mesh.tailscale.tags', ts.tags, `'${tag}' is not a Tailscale tag`, "Use tags such as 'tag:slurm'");
+      }
+    }
+    const address = ts.controllerAddress ?? CONTROLLER_HOSTNAME;
+    if (!/^[A-Za-z0-9.-]+$|^\[?[0-9A-Fa-f:]+\]?$/.test(address)) {
+      throw new ConstructPropError(this, 'mesh.tailscale.controllerAddress', address, 'is not a host name or IP address',
+        "Use the controller's MagicDNS name (default 'slurm-controller') or its reserved mesh IP, e.g. '100.64.0.10'");
+    }
+    if (ts.version !== undefined && !/^\d+\.\d+\.\d+$/.test(ts.version)) {
+      throw new ConstructPropError(this, 'mesh.tailscale.version', ts.version, 'is not a release number', "Pin a release such as '1.82.5'");
+    }
+    return {
+      authKey: ts.authKey,
+      loginServer: ts.loginServer,
+      tags: [...(ts.tags ?? [])],
+      controllerAddress: address,
+      version: ts.version,
+      authKeySecretName: `${prefix}/tailscale-auth-key`,
+    };
+  }
+
   /** The cluster model as it stands: everything registered so far. */
   clusterSpec(): ClusterSpec {
     const accounting = this.props.accounting ?? 'local';
@@ -386,12 +536,13 @@ export class SlurmController extends Construct {
     return {
       clusterName: this.clusterName,
       slurmVersion: this.slurmVersion,
-      controller: { hostname: CONTROLLER_HOSTNAME, address: this.privateIp },
+      controller: { hostname: CONTROLLER_HOSTNAME, address: this.slurmctldAddress },
       accounting: accountingSpec,
       nodePools: [...this.pools],
       partitions: [...this.partitions],
       powerSaving: cloud ? { resumeProgram: AWS_RESUME_PROGRAM, suspendProgram: AWS_SUSPEND_PROGRAM } : undefined,
       extraSlurmConf: this.props.extraSlurmConf,
+      cgroup: this.nodesWithoutSystemd ? { ignoreSystemdOnFailure: true } : undefined,
     };
   }
 
@@ -402,9 +553,17 @@ export class SlurmController extends Construct {
     const env: Record<string, string> = {
       CLUSTER_NAME: this.clusterName,
       SLURM_CONTROLLER: this.privateIp,
-      MUNGE_KEY_SOURCE: `generate+aws-secretsmanager:${this.mungeKeySecretName}`,
+      // Hybrid clusters: Terraform made the key (hosts without cloud identity get it by upload); else first boot.
+      MUNGE_KEY_SOURCE: `${this.mungeKeyVersion ? '' : 'generate+'}aws-secretsmanager:${this.mungeKeySecretName}`,
       STATESAVE_DEVICE: '/dev/sdf',
     };
+    const extraScripts = spec.powerSaving ? [...AWS_CONTROLLER_SCRIPTS] : [];
+    if (this.tailscale) {
+      Object.assign(env, tailscaleEnv(this.tailscale, `aws-secretsmanager:${this.tailscale.authKeySecretName}`), {
+        TAILSCALE_HOSTNAME: CONTROLLER_HOSTNAME,
+      });
+      extraScripts.push('tailscale.sh');
+    }
     if (spec.powerSaving) env.AWS_POOL_PARAMETERS = this.poolParameterPrefix;
     // Always-on pools are cloud nodes kept out of suspend; the controller starts them at first boot.
     const alwaysOn = staticNodesHostlist(spec);
@@ -418,9 +577,18 @@ export class SlurmController extends Construct {
       env,
       hostname: CONTROLLER_HOSTNAME,
       slurmFiles: renderControllerFiles(spec),
-      extraScripts: spec.powerSaving ? AWS_CONTROLLER_SCRIPTS : [],
+      extraScripts,
       scriptDelivery: { kind: 'fetch', fetcher: 'aws/fetch-bootstrap.sh' },
     });
     return renderNodeUserData(config, { target: 'aws', role: 'controller', where: this.node.path });
   }
+}
+
+/** node.env entries `tailscale.sh` reads (the auth key by reference). */
+export function tailscaleEnv(mesh: ResolvedTailscaleMesh, authKeySource: string): Record<string, string> {
+  const env: Record<string, string> = { TAILSCALE_AUTHKEY_SOURCE: authKeySource };
+  if (mesh.loginServer) env.TAILSCALE_LOGIN_SERVER = mesh.loginServer;
+  if (mesh.tags.length > 0) env.TAILSCALE_TAGS = mesh.tags.join(',');
+  if (mesh.version) env.TAILSCALE_VERSION = mesh.version;
+  return env;
 }

@@ -170,6 +170,12 @@ export interface CgroupSpec {
   readonly constrainSwapSpace?: boolean;
   /** `AllowedRAMSpace`, percent. @default omitted (100) */
   readonly allowedRamSpacePercent?: number;
+  /**
+   * `IgnoreSystemdOnFailure`: where slurmd finds no systemd to ask for its cgroup scope (containers), it
+   * builds the hierarchy itself instead of failing; hosts with systemd are unaffected.
+   * @default false
+   */
+  readonly ignoreSystemdOnFailure?: boolean;
 }
 
 /** Where daemons keep their state, logs and sockets. Defaults are Debian/Ubuntu's. */

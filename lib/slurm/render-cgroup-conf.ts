@@ -15,6 +15,7 @@ export function renderCgroupConf(spec: ClusterSpec): string {
     ['ConstrainRAMSpace', yesNo(cg.constrainRamSpace ?? true)],
     ['ConstrainSwapSpace', yesNo(cg.constrainSwapSpace ?? true)],
     ['AllowedRAMSpace', cg.allowedRamSpacePercent],
+    ['IgnoreSystemdOnFailure', cg.ignoreSystemdOnFailure ? 'yes' : undefined],
   ];
   // Guard against writing a key this release dropped (e.g. CgroupAutomount after 23.11).
   const known = cgroupConfKeys(spec.slurmVersion);

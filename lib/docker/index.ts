@@ -1,0 +1,3 @@
+export * from './docker-hosts';
+export * from './docker-node-containers';
+export * from './image';
