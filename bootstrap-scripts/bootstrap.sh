@@ -31,7 +31,12 @@ if has_role controller; then
   [[ -n "${AWS_POOL_PARAMETERS:-}" ]] && steps+=(aws/pools-sync)
   steps+=(slurmctld)
 fi
-has_role compute && steps+=(gpu slurmd)
+if has_role compute; then
+  steps+=(gpu)
+  # EFA after the GPU check, before slurmd offers the node: NCCL jobs need the profile from the start.
+  [[ "${EFA_ENABLED:-0}" == 1 ]] && steps+=(aws/efa)
+  steps+=(slurmd)
+fi
 
 # One bootstrap at a time (cloud-init and an operator re-running it by hand).
 _ensure_log_dir

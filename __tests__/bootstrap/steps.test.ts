@@ -86,6 +86,12 @@ describe('bootstrap.sh', () => {
     expect(r.log).toMatch(/steps: packages munge slurmdbd statesave slurmctld, on /);
   });
 
+  test('an EFA node installs EFA after the GPU check and before slurmd', () => {
+    fs.writeFileSync(sb.envFile, "CDKTF_SLURM_ROLES='compute'\nMUNGE_KEY_SOURCE='file:/nonexistent'\nEFA_ENABLED='1'\n");
+    const r = sb.script('bootstrap.sh', fakeDpkg('22.05.8-4+deb12u3'));
+    expect(r.log).toMatch(/steps: packages munge gpu aws\/efa slurmd, on /);
+  });
+
   test('an AWS controller with cloud pools syncs their launch settings before slurmctld starts', () => {
     fs.writeFileSync(
       sb.envFile,

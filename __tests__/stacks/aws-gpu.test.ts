@@ -111,6 +111,29 @@ describe('aws-gpu: pools', () => {
     expect(byType('aws_autoscaling_group')).toEqual([]);
   });
 
+  test('p5: EFA on all 32 network cards, the EFA profile step, one subnet; g5: no EFA', () => {
+    const p5 = one('aws_launch_template', 'aws-gpu/P5/LaunchTemplate');
+    const g5 = one('aws_launch_template', 'aws-gpu/G5/LaunchTemplate');
+    expect(p5.network_interfaces).toHaveLength(32);
+    expect(new Set(p5.network_interfaces.map((n: Json) => n.network_card_index)).size).toBe(32);
+    expect(p5.network_interfaces.every((n: Json) => ['efa', 'efa-only'].includes(n.interface_type))).toBe(true);
+    expect(p5.vpc_security_group_ids).toBeUndefined();
+    expect(g5.network_interfaces).toBeUndefined();
+    // Every compute node is in the compute-peers group: all traffic between nodes, to nothing else.
+    const peers = one('aws_security_group', 'Controller/ComputePeers');
+    expect(g5.vpc_security_group_ids).toHaveLength(2);
+    expect(JSON.stringify(g5.vpc_security_group_ids)).toContain('ComputePeers');
+    expect(p5.network_interfaces.every((n: Json) => JSON.stringify(n.security_groups).includes('ComputePeers'))).toBe(true);
+    expect(peers).toBeDefined();
+    const p5Env = userData(p5.user_data).files.get('/etc/cdktf-slurm/node.env')!.content;
+    expect(p5Env).toContain("EFA_ENABLED='1'");
+    expect(userData(p5.user_data).files.get('/etc/cdktf-slurm/bootstrap.sha256')!.content).toMatch(/  aws\/efa\.sh$/m);
+    expect(userData(g5.user_data).files.get('/etc/cdktf-slurm/bootstrap.sha256')!.content).not.toMatch(/efa\.sh/);
+    const p5Pool = byType('aws_ssm_parameter').find((p) => p.name.endsWith('/p5'))!;
+    expect(p5Pool.value).toMatch(/^NETWORK_INTERFACES_IN_TEMPLATE='1'$/m);
+    expect(p5Pool.value).toMatch(/^SUBNET_IDS='\$\{[^ }]+\}'$/m);
+  });
+
   test('each pool publishes its launch settings for the ResumeProgram', () => {
     const params = byType('aws_ssm_parameter').map((p) => p.name).sort();
     expect(params).toEqual(['/cdktf-slurm/awsgpu/pools/g5', '/cdktf-slurm/awsgpu/pools/p5']);

@@ -5,6 +5,7 @@ import { IamRolePolicy } from '@cdktf/provider-aws/lib/iam-role-policy';
 import { LaunchTemplate } from '@cdktf/provider-aws/lib/launch-template';
 import { PlacementGroup } from '@cdktf/provider-aws/lib/placement-group';
 import { Construct } from 'constructs';
+import { efaNetworkInterfaces, efaNodeEnv } from '../aws/efa';
 import { poolHardwareFor } from '../aws/instance-types';
 import { BOOTSTRAP_DIR, buildNodeCloudConfig, NODE_ENV_PATH, nodeScripts, renderNodeEnv, renderNodeUserData, SCRIPTS_BUCKET_TAG } from '../cloudinit';
 import { DEFAULT_DOCKER_HOST, DEFAULT_NODE_IMAGE, DockerNodeContainers, dockerHostProblem, dockerProviderFor, imagePinProblem } from '../docker';
@@ -83,6 +84,13 @@ export interface ComputeNodePoolProps {
   readonly features?: readonly string[];
   /** Scheduling weight: lower is preferred. @default Slurm's default */
   readonly weight?: number;
+  /**
+   * Attach EFA on every network card (p4d, p5: GPUDirect RDMA for multi-node NCCL), install AWS's EFA software
+   * and write the NCCL profile jobs source. Such a pool stays in one subnet and a cluster placement group.
+   * @default true for the multi-card EFA GPU types (p4d, p5: 4+ EFA interfaces); g4dn/g5/g6 sizes with one EFA
+   * opt in, since EFA pins a pool to one subnet and placement group
+   */
+  readonly efa?: boolean;
   /** @default 100 */
   readonly rootVolumeSizeGiB?: number;
   /** @default the latest Ubuntu 24.04 LTS amd64 AMI */
@@ -150,7 +158,7 @@ export class ComputeNodePool extends Construct {
     }
     const instanceType = props.instanceType;
 
-    const { hardware, gpus } = poolHardwareFor({
+    const { hardware, gpus, info } = poolHardwareFor({
       instanceType,
       gpus: props.gpus,
       cpus: props.cpus,
@@ -196,6 +204,11 @@ export class ComputeNodePool extends Construct {
     });
     const profile = new IamInstanceProfile(this, 'Profile', { name: `${prefix}-node`, role: role.name });
 
+    const efa = props.efa ?? (info?.efa === true && info.gpu !== undefined && info.maxEfaInterfaces >= 4);
+    if (efa && !info?.efa) {
+      throw new ConstructPropError(this, 'efa', true, `${instanceType} has no EFA in the instance-type table`,
+        'Drop efa, or use an EFA type such as p4d.24xlarge or p5.48xlarge');
+    }
     const config = buildNodeCloudConfig({
       roles: ['compute'],
       env: {
@@ -205,16 +218,20 @@ export class ComputeNodePool extends Construct {
         SLURMD_NODENAME_FROM: 'aws-tag',
         GPU_COUNT: String(gpus?.count ?? 0),
         GPU_TYPE: gpus?.type ?? '',
+        ...(efa && info ? efaNodeEnv(info, where) : {}),
       },
-      extraScripts: ['aws/node-name.sh'],
+      extraScripts: ['aws/node-name.sh', ...(efa ? ['aws/efa.sh'] : [])],
       scriptDelivery: { kind: 'fetch', fetcher: 'aws/fetch-bootstrap.sh' },
     });
     const userData = renderNodeUserData(config, { target: 'aws', role: `compute pool ${this.poolName}`, where });
     ctl.scriptBucket.grantRead(this, 'ScriptsRead', role.id);
 
-    const placement = /^(p4d|p4de|p5|p5e|p5en)\./.test(instanceType)
-      ? new PlacementGroup(this, 'Placement', { name: prefix, strategy: 'cluster' })
-      : undefined;
+    // EFA instances must share a cluster placement group (and so one AZ and, here, one subnet).
+    const placement = efa ? new PlacementGroup(this, 'Placement', { name: prefix, strategy: 'cluster' }) : undefined;
+    const subnetIds = efa ? [ctl.network.privateSubnets[0].id] : ctl.network.privateSubnets.map((s) => s.id);
+    // Multi-node jobs (NCCL, MPI) talk on any port between compute nodes: every pool joins the cluster's
+    // compute-peers group, which allows all traffic to and from itself only (what EFA requires, too).
+    const peers = ctl.computePeersSecurityGroupId();
     const ami = props.amiId ?? new DataAwsSsmParameter(this, 'Ami', {
       name: '/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id',
     }).value;
@@ -225,7 +242,17 @@ export class ComputeNodePool extends Construct {
       instanceType,
       userData: userData.base64,
       iamInstanceProfile: { name: profile.name },
-      vpcSecurityGroupIds: [ctl.network.clusterSecurityGroupId],
+      // With EFA the interfaces carry the groups (a template may not have both).
+      vpcSecurityGroupIds: efa ? undefined : [ctl.network.clusterSecurityGroupId, peers],
+      networkInterfaces:
+        efa && info
+          ? efaNetworkInterfaces(info, {
+              efaSecurityGroupId: peers,
+              primarySecurityGroupIds: [ctl.network.clusterSecurityGroupId],
+              subnetId: subnetIds[0],
+              where,
+            })
+          : undefined,
       // Nodes learn their Slurm name from the instance tag the ResumeProgram sets.
       metadataOptions: { httpTokens: 'required', httpPutResponseHopLimit: 1, httpEndpoint: 'enabled', instanceMetadataTags: 'enabled' },
       blockDeviceMappings: [
@@ -246,7 +273,8 @@ export class ComputeNodePool extends Construct {
     ctl.addAwsPool({
       poolName: this.poolName,
       launchTemplateId: this.launchTemplate.id,
-      subnetIds: ctl.network.privateSubnets.map((s) => s.id),
+      subnetIds,
+      networkInterfacesInTemplate: efa,
       capacityType: props.capacityType ?? 'on-demand',
       placementGroup: placement?.name,
       nodeRoleArn: role.arn,

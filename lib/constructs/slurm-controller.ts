@@ -12,6 +12,7 @@ import { SsmParameter } from '@cdktf/provider-aws/lib/ssm-parameter';
 import { VolumeAttachment } from '@cdktf/provider-aws/lib/volume-attachment';
 import { dependable, Token } from 'cdktf';
 import { Construct } from 'constructs';
+import { EfaSecurityGroup } from '../aws/efa';
 import { BootstrapScriptBucket } from '../aws/script-bucket';
 import { buildNodeCloudConfig, loadBootstrapScripts, NodeRole, renderNodeUserData, SCRIPTS_BUCKET_TAG } from '../cloudinit';
 import { hostAddress } from '../net/cidr';
@@ -48,6 +49,8 @@ export interface AwsPoolLaunchSettings {
   readonly placementGroup?: string;
   /** Role the pool's instances run as; the controller may pass it to EC2. */
   readonly nodeRoleArn: string;
+  /** The template defines the network interfaces (EFA): launch without a subnet of our own. @default false */
+  readonly networkInterfacesInTemplate?: boolean;
 }
 
 /** slurmdbd's database on another host (RDS, Aurora): its password is a Secrets Manager secret the dbd host reads. */
@@ -183,6 +186,7 @@ export class SlurmController extends Construct {
 
   private readonly pools: NodePoolSpec[] = [];
   private nodesWithoutSystemd = false;
+  private computePeers?: EfaSecurityGroup;
   private readonly partitions: PartitionSpec[] = [];
   private readonly props: SlurmControllerProps;
   private readonly dbPasswordSource?: string;
@@ -383,6 +387,7 @@ export class SlurmController extends Construct {
       `CAPACITY_TYPE='${settings.capacityType}'`,
       `PLACEMENT_GROUP='${settings.placementGroup ?? ''}'`,
       `CLUSTER_NAME='${this.clusterName}'`,
+      `NETWORK_INTERFACES_IN_TEMPLATE='${settings.networkInterfacesInTemplate ? 1 : 0}'`,
     ];
     new SsmParameter(this, id, {
       name: `${this.poolParameterPrefix}/${settings.poolName}`,
@@ -430,6 +435,19 @@ export class SlurmController extends Construct {
         ],
       }),
     });
+  }
+
+  /**
+   * The group every AWS compute node joins, allowing all traffic to and from itself only: multi-node jobs
+   * (NCCL, MPI, EFA) use any port between nodes. Made on first use.
+   */
+  computePeersSecurityGroupId(): string {
+    this.computePeers ??= new EfaSecurityGroup(this, 'ComputePeers', {
+      vpcId: this.network.vpcId,
+      name: `${this.clusterName}-compute-peers`,
+      description: `Compute nodes of Slurm cluster ${this.clusterName}: all traffic between them (NCCL, MPI, EFA)`,
+    });
+    return this.computePeers.securityGroupId;
   }
 
   /** SSM parameter path under which pools publish their launch settings. */
