@@ -16,11 +16,13 @@ fi
 label=slurmstate
 state_dir=$(conf_get "$CDKTF_SLURM_STAGING_DIR/slurm.conf" StateSaveLocation /var/spool/slurmctld)
 
+# blkid -c /dev/null: probe the devices themselves; a stale blkid cache can name a device that now holds
+# something else (seen with reused loop devices in the tests).
 # find_device: the attached state volume. Xen instances expose the requested name; Nitro instances expose
 # NVMe disks, where the EBS volume is the Amazon EBS disk that is neither the root disk nor partitioned.
 find_device() {
   local dev root_disk d
-  if dev=$(blkid -L "$label" 2>/dev/null) && [[ -n "$dev" ]]; then
+  if dev=$(blkid -c /dev/null -L "$label" 2>/dev/null) && [[ -n "$dev" ]]; then
     printf '%s\n' "$dev"
     return 0
   fi
@@ -49,10 +51,10 @@ for ((i = 0; i < 60; i++)); do
 done
 [[ -n "$device" ]] || die "state volume $STATESAVE_DEVICE did not appear within 5 min; check the volume attachment in the EC2 console, then re-run bootstrap.sh"
 
-if [[ -z "$(blkid -o value -s TYPE "$device" 2>/dev/null || true)" ]]; then
+if [[ -z "$(blkid -c /dev/null -o value -s TYPE "$device" 2>/dev/null || true)" ]]; then
   log "formatting $device (ext4, label $label) for $state_dir"
   mkfs.ext4 -q -L "$label" "$device"
-elif [[ "$(blkid -o value -s LABEL "$device" 2>/dev/null || true)" != "$label" ]]; then
+elif [[ "$(blkid -c /dev/null -o value -s LABEL "$device" 2>/dev/null || true)" != "$label" ]]; then
   die "$device already holds a filesystem not labelled '$label'; refusing to format it. Label it with 'e2label $device $label' if it is the state volume"
 fi
 
