@@ -24,17 +24,24 @@ steps=(packages)
 # Mesh first: on hybrid nodes slurmd reaches the controller (and munge's peers) only over the mesh.
 [[ -n "${TAILSCALE_AUTHKEY_SOURCE:-}" ]] && steps+=(tailscale)
 steps+=(munge)
+# The JWT key must be in place before slurmdbd and slurmctld read AuthAltParameters.
+[[ -n "${JWT_KEY_SOURCE:-}" ]] && { has_role controller || has_role dbd; } && steps+=(jwt-key)
 has_role dbd && steps+=(slurmdbd)
 if has_role controller; then
   steps+=(statesave)
   # AWS: pools publish their launch settings in SSM; the ResumeProgram reads the synced copies.
   [[ -n "${AWS_POOL_PARAMETERS:-}" ]] && steps+=(aws/pools-sync)
+  # Shared directory for mesh nodes, exported before slurmctld hands out jobs that use it.
+  [[ -n "${NFS_EXPORT_PATH:-}" ]] && steps+=(nfs-server)
   steps+=(slurmctld)
+  [[ "${SLURMRESTD_ENABLED:-0}" == 1 ]] && steps+=(slurmrestd)
 fi
 if has_role compute; then
   steps+=(gpu)
   # EFA after the GPU check, before slurmd offers the node: NCCL jobs need the profile from the start.
   [[ "${EFA_ENABLED:-0}" == 1 ]] && steps+=(aws/efa)
+  # The controller's shared directory, mounted (over the mesh) before slurmd takes jobs.
+  [[ -n "${NFS_SERVER:-}" ]] && steps+=(nfs-client)
   steps+=(slurmd)
 fi
 

@@ -22,10 +22,16 @@ fi
 pkgs=()
 for role in $CDKTF_SLURM_ROLES; do
   case "$role" in
-    controller) pkgs+=(slurmctld munge slurm-client) ;;
+    controller)
+      pkgs+=(slurmctld munge slurm-client)
+      [[ "${SLURMRESTD_ENABLED:-0}" == 1 ]] && pkgs+=(slurmrestd)
+      # auth/jwt (AuthAltTypes) lives in its own package on Debian and Ubuntu.
+      [[ -n "${JWT_KEY_SOURCE:-}" ]] && pkgs+=(slurm-wlm-jwt-plugin)
+      ;;
     dbd)
       pkgs+=(slurmdbd munge slurm-client)
       [[ "${DB_LOCAL:-0}" == 1 ]] && pkgs+=(mariadb-server)
+      [[ -n "${JWT_KEY_SOURCE:-}" ]] && pkgs+=(slurm-wlm-jwt-plugin)
       ;;
     compute) pkgs+=(slurmd munge slurm-client) ;;
     login)

@@ -6,3 +6,4 @@ export * from './aws/efa';
 export * from './aws/script-bucket';
 export * from './constructs';
 export * from './docker';
+export * from './ssh';

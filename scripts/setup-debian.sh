@@ -12,7 +12,7 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 packages=(
   shellcheck cloud-init
-  munge slurmctld slurmd slurm-client slurmdbd slurmrestd mariadb-server
+  munge slurmctld slurmd slurm-client slurmdbd slurmrestd slurm-wlm-jwt-plugin mariadb-server
   iproute2 util-linux procps
 )
 

@@ -22,7 +22,7 @@ export class AwsGpuStack extends TerraformStack {
     new AwsProvider(this, 'aws', { region: region.stringValue, defaultTags: [{ tags: { 'managed-by': 'cdktf-slurm', stack: id } }] });
 
     const network = new BastionVpc(this, 'Network', { cidr: '10.0.0.0/16', availabilityZoneCount: 2 });
-    const controller = new SlurmController(this, 'Controller', { network, clusterName: 'awsgpu' });
+    const controller = new SlurmController(this, 'Controller', { network, clusterName: 'awsgpu', restApi: true });
     const g5 = new ComputeNodePool(this, 'G5', { controller, name: 'g5', instanceType: 'g5.12xlarge', count: 2 });
     const p5 = new ComputeNodePool(this, 'P5', { controller, name: 'p5', instanceType: 'p5.48xlarge', maxCount: 4 });
     new GpuPartition(this, 'Gpu', { controller, name: 'gpu', pools: [g5], default: true, maxTime: '1-00:00:00' });

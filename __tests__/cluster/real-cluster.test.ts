@@ -12,7 +12,7 @@ import { expandHostlist } from '../../lib/slurm';
 import { describeCluster, SlurmTestCluster, waitFor } from './harness';
 
 describeCluster('real Slurm cluster from the library (model → renderers → cloud-init → bootstrap)', () => {
-  const c = new SlurmTestCluster({ id: 'rc', subnet: '10.213.1' });
+  const c = new SlurmTestCluster({ id: 'rc', subnet: '10.213.1', restApi: true });
 
   beforeAll(async () => {
     await c.boot();
@@ -97,6 +97,26 @@ describeCluster('real Slurm cluster from the library (model → renderers → cl
     expect(partition).toBe('gpu');
     expect(tres.split(',')).toEqual(expect.arrayContaining(['gres/gpu=1']));
   }, 60_000);
+
+  test('slurmrestd answers /ping and /nodes with a JWT, refuses requests without one, and does not run as root', async () => {
+    const token = (await c.client('scontrol token username=nobody lifespan=300')).trim().replace(/^SLURM_JWT=/, '');
+    expect(token).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
+    const auth = `-H 'X-SLURM-USER-NAME: nobody' -H 'X-SLURM-USER-TOKEN: ${token}'`;
+    const ping = await c.ctl.sh(`curl -sf ${auth} http://127.0.0.1:6820/slurm/v0.0.38/ping`);
+    expect(ping.code).toBe(0);
+    expect((JSON.parse(ping.stdout) as { pings: { ping: string }[] }).pings[0].ping).toBe('UP');
+    const nodes = await c.ctl.sh(`curl -sf ${auth} http://127.0.0.1:6820/slurm/v0.0.38/nodes`);
+    expect(nodes.code).toBe(0);
+    const names = (JSON.parse(nodes.stdout) as { nodes: { name: string }[] }).nodes.map((n) => n.name).sort();
+    expect(names).toEqual(['rcgpu-0', 'rcgpu-1']);
+    const anonymous = await c.ctl.sh(`curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:6820/slurm/v0.0.38/ping`);
+    expect(anonymous.stdout).toBe('401');
+    const user = await c.ctl.sh('ps -o user= -C slurmrestd');
+    expect(user.stdout.trim().split('\n')).toEqual(['slurmrestd']);
+    // The key: 0400, SlurmUser, installed by the library's jwt-key step.
+    const key = await c.ctl.sh('stat -c "%a %U %s" /etc/slurm/jwt_hs256.key');
+    expect(key.stdout.trim()).toBe('400 slurm 32');
+  });
 
   test('teardown leaves no process, namespace, mount, cgroup or temp dir behind', async () => {
     const vc = c.cluster;

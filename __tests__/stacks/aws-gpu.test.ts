@@ -76,13 +76,28 @@ describe('aws-gpu: controller', () => {
     expect(ctlData.files.get('/etc/cdktf-slurm/slurm/cgroup.conf')!.content).not.toMatch(/IgnoreSystemd/);
   });
 
-  test('secrets: references only; the controller may read and first-write its own two secrets and nothing else', () => {
+  test('slurmrestd with JWT: key generated on the controller into its own secret, auth/jwt in slurm.conf and slurmdbd.conf', () => {
+    const env = ctlData.files.get('/etc/cdktf-slurm/node.env')!.content;
+    expect(env).toContain("JWT_KEY_SOURCE='generate+aws-secretsmanager:awsgpu/slurm-jwt-key'");
+    expect(env).toContain("SLURMRESTD_ENABLED='1'");
+    expect(slurmConf).toMatch(/^AuthAltTypes=auth\/jwt$/m);
+    expect(slurmConf).toMatch(/^AuthAltParameters=jwt_key=\/etc\/slurm\/jwt_hs256\.key$/m);
+    expect(ctlData.files.get('/etc/cdktf-slurm/slurm/slurmdbd.conf')!.content).toMatch(/^AuthAltTypes=auth\/jwt$/m);
+    expect(byType('aws_secretsmanager_secret').map((x) => x.name).sort()).toEqual([
+      'awsgpu/munge-key', 'awsgpu/slurm-jwt-key', 'awsgpu/slurmdbd-db-password',
+    ]);
+    const manifest = ctlData.files.get('/etc/cdktf-slurm/bootstrap.sha256')!.content;
+    expect(manifest).toMatch(/  jwt-key\.sh$/m);
+    expect(manifest).toMatch(/  slurmrestd\.sh$/m);
+  });
+
+  test('secrets: references only; the controller may read and first-write its own three secrets and nothing else', () => {
     const env = ctlData.files.get('/etc/cdktf-slurm/node.env')!.content;
     expect(env).toContain("MUNGE_KEY_SOURCE='generate+aws-secretsmanager:awsgpu/munge-key'");
     expect(env).toContain("DB_PASSWORD_SOURCE='generate+aws-secretsmanager:awsgpu/slurmdbd-db-password'");
     expect(byType('aws_secretsmanager_secret_version')).toEqual([]);
     const policy = JSON.parse(one('aws_iam_role_policy', 'Controller/SecretsPolicy').policy);
-    expect(policy.Statement[0].Resource).toHaveLength(2);
+    expect(policy.Statement[0].Resource).toHaveLength(3);
     for (const r of byType('aws_iam_role_policy')) {
       for (const s of JSON.parse(r.policy).Statement) {
         expect([s.Action].flat()).not.toContain('*');

@@ -70,8 +70,8 @@ export function loadBootstrapScripts(scriptsDir?: string): BootstrapScript[] {
  * AWS's 16 KiB.
  */
 export const BOOTSTRAP_STEPS_BY_ROLE: Readonly<Record<NodeRole, readonly string[]>> = {
-  controller: ['packages', 'munge', 'statesave', 'slurmctld'],
-  dbd: ['packages', 'munge', 'slurmdbd'],
+  controller: ['packages', 'munge', 'jwt-key', 'statesave', 'slurmctld', 'slurmrestd'],
+  dbd: ['packages', 'munge', 'jwt-key', 'slurmdbd'],
   compute: ['packages', 'munge', 'gpu', 'slurmd'],
   login: ['packages', 'munge'],
 };

@@ -4,14 +4,27 @@ import { IamRole } from '@cdktf/provider-aws/lib/iam-role';
 import { IamRolePolicy } from '@cdktf/provider-aws/lib/iam-role-policy';
 import { LaunchTemplate } from '@cdktf/provider-aws/lib/launch-template';
 import { PlacementGroup } from '@cdktf/provider-aws/lib/placement-group';
+import { Token } from 'cdktf';
 import { Construct } from 'constructs';
 import { efaNetworkInterfaces, efaNodeEnv } from '../aws/efa';
 import { poolHardwareFor } from '../aws/instance-types';
-import { BOOTSTRAP_DIR, buildNodeCloudConfig, NODE_ENV_PATH, nodeScripts, renderNodeEnv, renderNodeUserData, SCRIPTS_BUCKET_TAG } from '../cloudinit';
+import { BOOTSTRAP_DIR, BOOTSTRAP_RUNCMD, buildNodeCloudConfig, NODE_ENV_PATH, nodeScripts, renderNodeEnv, renderNodeUserData, SCRIPTS_BUCKET_TAG } from '../cloudinit';
 import { DEFAULT_DOCKER_HOST, DEFAULT_NODE_IMAGE, DockerNodeContainers, dockerHostProblem, dockerProviderFor, imagePinProblem } from '../docker';
 import { dynamicNodeEnv, NodePoolSpec, poolHostlist, validateNodePool } from '../slurm';
+import {
+  DEFAULT_SSH_USER,
+  redactedKey,
+  sshAddressProblem,
+  sshHostKeyProblem,
+  SshNodeBootstrap,
+  SshPlacement,
+  sshPrivateKeyProblem,
+  sshUserProblem,
+} from '../ssh';
 import { ConstructPropError, lazyString } from './seam';
 import { SlurmController, tailscaleEnv } from './slurm-controller';
+
+export type { SshHost, SshPlacement } from '../ssh';
 
 /**
  * Runs a pool's nodes as containers on a Docker host (on-prem GPU boxes). They join the controller's mesh and
@@ -61,6 +74,14 @@ export interface ComputeNodePoolProps {
    */
   readonly docker?: DockerPlacement;
   /**
+   * Run the nodes on hosts you reach by SSH (GPU clouds such as Lambda, RunPod, Paperspace): Terraform uploads
+   * the bootstrap and runs it on each host. Exclusive with `instanceType` and `docker`; `cpus`, `realMemoryMiB`
+   * (and `gpus` with type and count, if any) are required; `count`, if given, must equal `hosts.length`. Needs a
+   * controller with a mesh.
+   * @default none
+   */
+  readonly ssh?: SshPlacement;
+  /**
    * Nodes always up. Give `count`, or `maxCount` for nodes Slurm starts on demand and stops when idle.
    * @default none
    */
@@ -109,6 +130,8 @@ export class ComputeNodePool extends Construct {
   readonly launchTemplate?: LaunchTemplate;
   /** The Docker pool's image and counted container; undefined for AWS pools. */
   readonly containers?: DockerNodeContainers;
+  /** The SSH pool's counted `terraform_data` that bootstraps the hosts; undefined otherwise. */
+  readonly sshBootstrap?: SshNodeBootstrap;
   readonly controller: SlurmController;
 
   constructor(scope: Construct, id: string, props: ComputeNodePoolProps) {
@@ -123,6 +146,13 @@ export class ComputeNodePool extends Construct {
         throw new ConstructPropError(this, field, v, `must be a whole number ${field === 'minCount' ? '≥ 0' : '≥ 1'}`,
           'Set how many nodes the pool has, e.g. 2');
       }
+    }
+    if (props.ssh !== undefined) {
+      this.spec = this.sshPoolSpec(props, props.ssh);
+      // VMs with systemd: no runsWithoutSystemd.
+      props.controller.addNodePool(this.spec);
+      this.sshBootstrap = this.placeOverSsh(props.ssh);
+      return;
     }
     if ((props.count === undefined) === (props.maxCount === undefined)) {
       throw new ConstructPropError(this, 'count/maxCount', { count: props.count, maxCount: props.maxCount },
@@ -281,6 +311,168 @@ export class ComputeNodePool extends Construct {
     });
   }
 
+  /** CPUs, memory and GPUs of a pool with no instance-type table (Docker, SSH): all given explicitly. */
+  private givenHardware(props: ComputeNodePoolProps, kind: 'Docker' | 'SSH', unit: 'container' | 'host') {
+    const a = kind === 'SSH' ? 'an' : 'a';
+    const whole = (field: string, v: number | undefined, what: string) => {
+      if (v === undefined) {
+        throw new ConstructPropError(this, field, v, `${a} ${kind} pool needs ${what}: there is no instance-type table to read it from`,
+          `Set ${field} to what each ${unit} may use, e.g. ${field === 'cpus' ? '8' : '30000'}`);
+      }
+      if (!Number.isInteger(v) || v < 1) {
+        throw new ConstructPropError(this, field, v, 'must be a whole number ≥ 1', `Set ${field} to what each ${unit} may use`);
+      }
+      return v;
+    };
+    const cpus = whole('cpus', props.cpus, 'the CPUs per node');
+    const realMemoryMiB = whole('realMemoryMiB', props.realMemoryMiB, 'the memory per node (MiB) Slurm may hand out');
+    let gpus: NodePoolSpec['gpus'];
+    if (props.gpus !== undefined) {
+      const { type, count } = props.gpus;
+      if (count === undefined || !Number.isInteger(count) || count < 1) {
+        throw new ConstructPropError(this, 'gpus.count', count, `must be a whole number ≥ 1 for ${a} ${kind} pool`,
+          `Give the GPUs per ${unit}, e.g. gpus: { type: 'rtx3070', count: 1 }, or drop gpus for a CPU pool`);
+      }
+      if (type === undefined || !/^[a-z0-9][a-z0-9_]*$/i.test(type)) {
+        throw new ConstructPropError(this, 'gpus.type', type, `${a} ${kind} pool needs the GRES type of its GPUs`,
+          "Name the model as jobs ask for it (--gres=gpu:<type>:1), e.g. 'rtx3070'");
+      }
+      gpus = { type, count };
+    }
+    return { cpus, realMemoryMiB, gpus };
+  }
+
+  /** An SSH pool's model entry: a dynamic pool of `hosts.length` nodes whose hardware is given. */
+  private sshPoolSpec(props: ComputeNodePoolProps, ssh: SshPlacement): NodePoolSpec {
+    if (props.instanceType !== undefined || props.docker !== undefined) {
+      const field = props.instanceType !== undefined ? 'instanceType' : 'docker';
+      throw new ConstructPropError(this, field, props.instanceType ?? props.docker,
+        'a pool is placed in exactly one way: EC2 instances, Docker containers or SSH hosts',
+        `Drop ${field} from this SSH pool, or make another pool for those nodes`);
+    }
+    if (!Array.isArray(ssh.hosts) || ssh.hosts.length === 0) {
+      throw new ConstructPropError(this, 'ssh.hosts', ssh.hosts, 'no hosts given', "List the GPU hosts, e.g. hosts: [{ address: '203.0.113.7' }]");
+    }
+    if (props.count !== undefined && props.count !== ssh.hosts.length) {
+      throw new ConstructPropError(this, 'count', props.count, `differs from ssh.hosts.length (${ssh.hosts.length}): an SSH pool has one node per host`,
+        'Drop count (it follows the host list) or list exactly count hosts');
+    }
+    if (props.maxCount !== undefined || props.minCount !== undefined) {
+      throw new ConstructPropError(this, props.maxCount !== undefined ? 'maxCount' : 'minCount', props.maxCount ?? props.minCount,
+        'SSH hosts are always on: Slurm cannot start or stop hosts it does not create', 'Drop it; the pool has one node per host');
+    }
+    if (props.capacityType !== undefined || props.amiId !== undefined || props.rootVolumeSizeGiB !== undefined || props.efa !== undefined) {
+      throw new ConstructPropError(this, 'capacityType/amiId/rootVolumeSizeGiB/efa',
+        { capacityType: props.capacityType, amiId: props.amiId, rootVolumeSizeGiB: props.rootVolumeSizeGiB, efa: props.efa },
+        'these apply to EC2 pools only', 'Drop them from an SSH pool (the hosts are yours as they are)');
+    }
+    const { cpus, realMemoryMiB, gpus } = this.givenHardware(props, 'SSH', 'host');
+    const spec: NodePoolSpec = {
+      name: this.poolName,
+      count: ssh.hosts.length,
+      registration: 'dynamic',
+      hardware: { cpus, realMemoryMiB },
+      gpus,
+      features: props.features ?? ['ssh'],
+      weight: props.weight,
+    };
+    const issues = validateNodePool(spec, props.controller.slurmVersion, 'props');
+    if (issues.length > 0) {
+      throw new Error(issues.map((i) => `${this.node.path}: ${i.field} = ${JSON.stringify(i.value)}: ${i.problem}. ${i.fix}`).join('\n'));
+    }
+    return spec;
+  }
+
+  /**
+   * The SSH pool's bootstrap: ONE counted `terraform_data` that uploads the node's scripts, node.env and two
+   * secret files (0400) to each host and runs the bootstrap as root. The hosts have no cloud identity, so the
+   * secrets travel as file contents that are Terraform references: the Terraform-generated munge key (see
+   * `terraformMungeKey`) and the mesh auth key (a sensitive variable). Both therefore live in Terraform state
+   * (as Secrets Manager secret versions); provisioner contents and the connection's private key are not
+   * written to state, but saved plan files carry them: keep state and plan files encrypted.
+   */
+  private placeOverSsh(ssh: SshPlacement): SshNodeBootstrap {
+    const ctl = this.controller;
+    const mesh = ctl.tailscale;
+    if (!mesh) {
+      throw new ConstructPropError(this, 'ssh', { hosts: ssh.hosts.length }, `controller ${ctl.node.path} has no mesh, so hosts outside the VPC cannot reach it`,
+        'Give the SlurmController mesh: { tailscale: { authKey: <sensitive variable> } }');
+    }
+    const keyProblem = sshPrivateKeyProblem(ssh.privateKey);
+    if (keyProblem) {
+      // Never echo the key: only its length.
+      throw new ConstructPropError(this, 'ssh.privateKey', redactedKey(ssh.privateKey), keyProblem,
+        "Pass a sensitive TerraformVariable's value (new TerraformVariable(stack, 'ssh_private_key', { sensitive: true }).stringValue) or Fn.file('~/.ssh/id_ed25519')");
+    }
+    if (ssh.port !== undefined && (!Number.isInteger(ssh.port) || ssh.port < 1 || ssh.port > 65535)) {
+      throw new ConstructPropError(this, 'ssh.port', ssh.port, 'is not a TCP port', 'Use 1–65535 (default 22)');
+    }
+    const seen = new Map<string, number>();
+    const hosts = ssh.hosts.map((h, i) => {
+      const field = `ssh.hosts[${i}]`;
+      const addressProblem = sshAddressProblem(h?.address);
+      if (addressProblem) {
+        throw new ConstructPropError(this, `${field}.address`, h?.address, addressProblem, "Give the host's public DNS name or IP, e.g. '203.0.113.7'");
+      }
+      const user = h.user ?? DEFAULT_SSH_USER;
+      const userProblem = sshUserProblem(user);
+      if (userProblem) {
+        throw new ConstructPropError(this, `${field}.user`, user, userProblem, `Give the login user with passwordless sudo, e.g. '${DEFAULT_SSH_USER}'`);
+      }
+      if (h.hostKey !== undefined) {
+        const hostKeyProblem = sshHostKeyProblem(h.hostKey);
+        if (hostKeyProblem) {
+          throw new ConstructPropError(this, `${field}.hostKey`, h.hostKey, hostKeyProblem, 'Copy the line from /etc/ssh/ssh_host_ed25519_key.pub on the host (or ssh-keyscan it over a trusted path)');
+        }
+      }
+      const before = seen.get(h.address.toLowerCase());
+      if (before !== undefined && !Token.isUnresolved(h.address)) {
+        throw new ConstructPropError(this, `${field}.address`, h.address, `is also ssh.hosts[${before}]: one node per host`,
+          'List each host once (several GPUs on one host are one node with gpus.count > 1)');
+      }
+      seen.set(h.address.toLowerCase(), i);
+      return { address: h.address, user, hostKey: h.hostKey };
+    });
+    const pinned = hosts.filter((h) => h.hostKey !== undefined).length;
+    if (pinned !== 0 && pinned !== hosts.length) {
+      throw new ConstructPropError(this, 'ssh.hosts[].hostKey', `${pinned} of ${hosts.length} hosts`, 'host keys are pinned on some hosts only',
+        'Pin every host of the pool or none (see SshHost.hostKey for the trade-off)');
+    }
+
+    const mungeKeyFile = `${DOCKER_SECRETS_DIR}/munge.key`;
+    const authKeyFile = `${DOCKER_SECRETS_DIR}/tailscale-authkey`;
+    const scripts = nodeScripts({ roles: ['compute'], extraScripts: ['tailscale.sh', ...sharedDirectoryScripts(ctl)] });
+    // Rendered at synth, when the cluster (partitions included) is complete; identical for every host but for
+    // the node name, which Terraform appends from count.index (hosts[i] is <pool>-<i>).
+    const sharedEnv = lazyString(() => {
+      const { SLURMD_NODENAME: _perHost, ...dynamic } = dynamicNodeEnv(ctl.clusterSpec(), this.poolName, 0);
+      return renderNodeEnv({
+        roles: ['compute'],
+        env: {
+          CLUSTER_NAME: ctl.clusterName,
+          SLURM_CONTROLLER: mesh.controllerAddress,
+          MUNGE_KEY_SOURCE: `file:${mungeKeyFile}`,
+          ...dynamic,
+          ...tailscaleEnv(mesh, `file:${authKeyFile}`),
+          ...sharedDirectoryEnv(ctl),
+        },
+      });
+    });
+    return new SshNodeBootstrap(this, 'Bootstrap', {
+      hosts,
+      privateKey: ssh.privateKey,
+      port: ssh.port,
+      nodeNamePrefix: this.poolName,
+      files: (index) => [
+        ...scripts.map((s) => ({ path: `${BOOTSTRAP_DIR}/${s.relativePath}`, content: s.content, mode: '0755' })),
+        { path: NODE_ENV_PATH, content: `${sharedEnv}SLURMD_NODENAME='${this.poolName}-${index}'\n`, mode: '0600' },
+        { path: mungeKeyFile, content: ctl.terraformMungeKey(), mode: '0400', secret: true },
+        { path: authKeyFile, content: mesh.authKey, mode: '0400', secret: true },
+      ],
+      command: [...BOOTSTRAP_RUNCMD],
+    });
+  }
+
   /** A Docker pool's model entry: a dynamic pool whose hardware is given, not looked up. */
   private dockerPoolSpec(props: ComputeNodePoolProps, docker: DockerPlacement): NodePoolSpec {
     if (props.maxCount !== undefined || props.minCount !== undefined) {
@@ -291,31 +483,7 @@ export class ComputeNodePool extends Construct {
       throw new ConstructPropError(this, 'capacityType/amiId/rootVolumeSizeGiB', { capacityType: props.capacityType, amiId: props.amiId },
         'these apply to EC2 pools only', 'Drop them from a Docker pool (use docker.image for the OS)');
     }
-    const whole = (field: string, v: number | undefined, what: string) => {
-      if (v === undefined) {
-        throw new ConstructPropError(this, field, v, `a Docker pool needs ${what}: there is no instance-type table to read it from`,
-          `Set ${field} to what each container may use, e.g. ${field === 'cpus' ? '8' : '30000'}`);
-      }
-      if (!Number.isInteger(v) || v < 1) {
-        throw new ConstructPropError(this, field, v, 'must be a whole number ≥ 1', `Set ${field} to what each container may use`);
-      }
-      return v;
-    };
-    const cpus = whole('cpus', props.cpus, 'the CPUs per node');
-    const realMemoryMiB = whole('realMemoryMiB', props.realMemoryMiB, 'the memory per node (MiB) Slurm may hand out');
-    let gpus: NodePoolSpec['gpus'];
-    if (props.gpus !== undefined) {
-      const { type, count } = props.gpus;
-      if (count === undefined || !Number.isInteger(count) || count < 1) {
-        throw new ConstructPropError(this, 'gpus.count', count, 'must be a whole number ≥ 1 for a Docker pool',
-          'Give the GPUs per container, e.g. gpus: { type: \'rtx3070\', count: 1 }, or drop gpus for a CPU pool');
-      }
-      if (type === undefined || !/^[a-z0-9][a-z0-9_]*$/i.test(type)) {
-        throw new ConstructPropError(this, 'gpus.type', type, 'a Docker pool needs the GRES type of its GPUs',
-          "Name the model as jobs ask for it (--gres=gpu:<type>:1), e.g. 'rtx3070'");
-      }
-      gpus = { type, count };
-    }
+    const { cpus, realMemoryMiB, gpus } = this.givenHardware(props, 'Docker', 'container');
     if (docker.gpus !== undefined) {
       if (!gpus) {
         throw new ConstructPropError(this, 'docker.gpus', docker.gpus, 'the pool has no gpus, so Slurm would not schedule them',
@@ -368,7 +536,7 @@ export class ComputeNodePool extends Construct {
     }
     const mungeKeyFile = `${DOCKER_SECRETS_DIR}/munge.key`;
     const authKeyFile = `${DOCKER_SECRETS_DIR}/tailscale-authkey`;
-    const scripts = nodeScripts({ roles: ['compute'], extraScripts: ['tailscale.sh', 'container-entrypoint.sh'] });
+    const scripts = nodeScripts({ roles: ['compute'], extraScripts: ['tailscale.sh', 'container-entrypoint.sh', ...sharedDirectoryScripts(ctl)] });
     // Rendered at synth, when the cluster (partitions included) is complete; identical for every container,
     // which takes its own name from SLURMD_NODENAME in its environment (that wins over node.env).
     const nodeEnv = lazyString(() => {
@@ -381,6 +549,7 @@ export class ComputeNodePool extends Construct {
           MUNGE_KEY_SOURCE: `file:${mungeKeyFile}`,
           ...dynamic,
           ...tailscaleEnv(mesh, `file:${authKeyFile}`),
+          ...sharedDirectoryEnv(ctl),
         },
       });
     });
@@ -402,4 +571,15 @@ export class ComputeNodePool extends Construct {
       labels: { 'slurm.cluster': ctl.clusterName, 'slurm.pool': this.poolName, 'managed-by': 'cdktf-slurm' },
     });
   }
+}
+
+/** node.env entries `nfs-client.sh` reads on a mesh node, when the controller shares a directory. */
+function sharedDirectoryEnv(ctl: SlurmController): Record<string, string> {
+  const path = ctl.sharedDirectoryPath;
+  if (!path || !ctl.tailscale) return {};
+  return { NFS_SERVER: ctl.tailscale.controllerAddress, NFS_REMOTE_PATH: path, NFS_MOUNT_POINT: path };
+}
+
+function sharedDirectoryScripts(ctl: SlurmController): string[] {
+  return ctl.sharedDirectoryPath ? ['nfs-client.sh'] : [];
 }

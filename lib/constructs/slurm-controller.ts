@@ -133,13 +133,38 @@ export interface SlurmControllerProps {
   /** Extra slurm.conf keys (the pure core rejects keys the library owns). @default none */
   readonly extraSlurmConf?: Readonly<Record<string, string>>;
   /**
+   * Run slurmrestd on the controller (port 6820, open only to the cluster security group), with JWT
+   * authentication (`AuthAltTypes=auth/jwt`). The HS256 key is generated on the controller at first boot into
+   * Secrets Manager, so it is never in Terraform; users get tokens with `scontrol token`.
+   * @default false
+   */
+  readonly restApi?: boolean;
+  /**
    * Join a mesh so hosts outside the VPC (Docker pools) can reach the controller; needed by Docker pools.
    * With a mesh, `SlurmctldHost` is addressed by `controllerAddress`, which AWS pools in the VPC cannot
    * resolve: a meshed cluster takes Docker pools only.
    * @default none
    */
   readonly mesh?: ClusterMesh;
+  /**
+   * Share a directory of the controller over NFS v4 with the mesh nodes (Docker and SSH pools mount it at the
+   * same path). Exported only to the mesh range 100.64.0.0/10, `rw,sync,no_subtree_check,root_squash`; traffic
+   * stays inside the mesh's WireGuard tunnels. It lives on the controller's root volume (size it with
+   * `rootVolumeSizeGiB`). Needs `mesh`. Every device of the tailnet is in that range: restrict port 2049 to
+   * the cluster's tag with mesh ACLs.
+   * @default none (no shared directory)
+   */
+  readonly sharedDirectory?: SharedDirectory;
 }
+
+/** An NFS directory the controller shares with the mesh nodes. */
+export interface SharedDirectory {
+  /** Absolute path on the controller and on every mesh node. @default `'/shared'` */
+  readonly path?: string;
+}
+
+/** The Tailscale (CGNAT) range mesh addresses come from: the only clients the shared directory is exported to. */
+export const MESH_CIDR = '100.64.0.0/10';
 
 /** The mesh settings pools use, with defaults applied. */
 export interface ResolvedTailscaleMesh {
@@ -183,6 +208,8 @@ export class SlurmController extends Construct {
   readonly scriptBucket: BootstrapScriptBucket;
   /** The mesh the controller joins, when `mesh` was given. */
   readonly tailscale?: ResolvedTailscaleMesh;
+  /** Path of the NFS shared directory, when `sharedDirectory` was given; mesh pools mount it there. */
+  readonly sharedDirectoryPath?: string;
 
   private readonly pools: NodePoolSpec[] = [];
   private nodesWithoutSystemd = false;
@@ -241,6 +268,14 @@ export class SlurmController extends Construct {
     this.mungeKeySecret = munge;
 
     const secretArns = [munge.arn];
+    if (props.restApi) {
+      const jwt = new SecretsmanagerSecret(this, 'JwtKey', {
+        name: `${prefix}/slurm-jwt-key`,
+        description: `HS256 key slurmctld/slurmdbd verify slurmrestd JWTs with, cluster ${prefix}; generated on the controller at first boot`,
+        recoveryWindowInDays: 7,
+      });
+      secretArns.push(jwt.arn);
+    }
     if (props.mesh) {
       this.tailscale = this.resolveMesh(props.mesh, prefix);
       const authKey = new SecretsmanagerSecret(this, 'MeshAuthKey', {
@@ -250,6 +285,19 @@ export class SlurmController extends Construct {
       });
       new SecretsmanagerSecretVersion(this, 'MeshAuthKeyValue', { secretId: authKey.id, secretString: this.tailscale.authKey });
       secretArns.push(authKey.arn);
+    }
+    if (props.sharedDirectory !== undefined) {
+      const path = props.sharedDirectory.path ?? '/shared';
+      if (!this.tailscale) {
+        throw new ConstructPropError(this, 'sharedDirectory', props.sharedDirectory, 'is exported to mesh nodes only, and the controller has no mesh',
+          'Give mesh: { tailscale: { authKey: <sensitive variable> } }, or drop sharedDirectory');
+      }
+      if (!/^(\/[A-Za-z0-9._-]+)+$/.test(path) || path.split('/').some((p) => p === '.' || p === '..') ||
+        /^\/(bin|boot|dev|etc|lib|lib64|opt|proc|root|run|sbin|sys|tmp|usr|var)(\/|$)/.test(path)) {
+        throw new ConstructPropError(this, 'sharedDirectory.path', path,
+          'must be an absolute path of letters, digits, ".", "_" and "-", outside system directories', "Use e.g. '/shared'");
+      }
+      this.sharedDirectoryPath = path;
     }
     const accounting = props.accounting ?? 'local';
     if (accounting === 'local') {
@@ -561,6 +609,7 @@ export class SlurmController extends Construct {
       powerSaving: cloud ? { resumeProgram: AWS_RESUME_PROGRAM, suspendProgram: AWS_SUSPEND_PROGRAM } : undefined,
       extraSlurmConf: this.props.extraSlurmConf,
       cgroup: this.nodesWithoutSystemd ? { ignoreSystemdOnFailure: true } : undefined,
+      jwtAuth: this.props.restApi === true,
     };
   }
 
@@ -582,10 +631,18 @@ export class SlurmController extends Construct {
       });
       extraScripts.push('tailscale.sh');
     }
+    if (this.sharedDirectoryPath) {
+      Object.assign(env, { NFS_EXPORT_PATH: this.sharedDirectoryPath, NFS_EXPORT_CLIENTS: MESH_CIDR });
+      extraScripts.push('nfs-server.sh');
+    }
     if (spec.powerSaving) env.AWS_POOL_PARAMETERS = this.poolParameterPrefix;
     // Always-on pools are cloud nodes kept out of suspend; the controller starts them at first boot.
     const alwaysOn = staticNodesHostlist(spec);
     if (alwaysOn) env.SLURM_POWER_UP_NODES = alwaysOn;
+    if (this.props.restApi) {
+      env.JWT_KEY_SOURCE = `generate+aws-secretsmanager:${this.clusterName}/slurm-jwt-key`;
+      env.SLURMRESTD_ENABLED = '1';
+    }
     if (this.dbPasswordSource) {
       env.DB_PASSWORD_SOURCE = this.dbPasswordSource;
       env.DB_LOCAL = this.props.accounting === undefined || this.props.accounting === 'local' ? '1' : '0';

@@ -24,6 +24,7 @@ import { waitFor } from './wait';
 /** Where the `file:` secret sources point on the nodes. */
 export const MUNGE_KEY_PATH = '/etc/cdktf-slurm/secrets/munge.key';
 export const DB_PASSWORD_PATH = '/etc/cdktf-slurm/secrets/db-password';
+export const JWT_KEY_PATH = '/etc/cdktf-slurm/secrets/jwt.key';
 
 export interface SlurmTestClusterOptions {
   /** `[a-z0-9]{1,6}`; also the cluster name and the node name prefix. Distinct per parallel suite. */
@@ -40,6 +41,8 @@ export interface SlurmTestClusterOptions {
   readonly customizeSpec?: (spec: ClusterSpec) => ClusterSpec;
   /** Accounting (slurmdbd + local MariaDB on the controller). @default true */
   readonly accounting?: boolean;
+  /** JWT auth (`jwtAuth` in the spec, key from a `file:` source) and slurmrestd on the controller. @default false */
+  readonly restApi?: boolean;
   /**
    * More compute hosts, outside the spec's first pool (e.g. dynamic nodes), each with its own node.env
    * entries on top of the cluster-wide ones. Namespaces are made for all; `provision: false` ones are
@@ -87,6 +90,7 @@ export class SlurmTestCluster {
   vc: VirtualCluster | undefined;
   readonly timings: Record<string, number> = {};
   private readonly mungeKey = crypto.randomBytes(1024);
+  private readonly jwtKey = crypto.randomBytes(32);
   private readonly dbPassword = crypto.randomBytes(18).toString('base64url');
 
   constructor(readonly opts: SlurmTestClusterOptions) {
@@ -113,6 +117,7 @@ export class SlurmTestCluster {
         { name: 'debug', pools: [poolName], maxTime: '30' },
       ],
       cgroup: { plugin: cgroupPluginForHost() },
+      ...(opts.restApi ? { jwtAuth: true } : {}),
       slurmdTimeoutSec: 5,
       returnToService: 2,
     };
@@ -152,10 +157,11 @@ export class SlurmTestCluster {
       MUNGE_KEY_SOURCE: `file:${MUNGE_KEY_PATH}`,
     };
     const ctlFiles = [...this.files].map(([name, content]) => ({ name, content }));
+    const rest: Record<string, string> = this.opts.restApi ? { JWT_KEY_SOURCE: `file:${JWT_KEY_PATH}`, SLURMRESTD_ENABLED: '1' } : {};
     if (this.opts.accounting === false) {
-      this.render(this.controllerName, ['controller'], common, ctlFiles);
+      this.render(this.controllerName, ['controller'], { ...common, ...rest }, ctlFiles);
     } else {
-      this.render(this.controllerName, ['controller', 'dbd'], { ...common, DB_LOCAL: '1', DB_PASSWORD_SOURCE: `file:${DB_PASSWORD_PATH}` }, ctlFiles);
+      this.render(this.controllerName, ['controller', 'dbd'], { ...common, ...rest, DB_LOCAL: '1', DB_PASSWORD_SOURCE: `file:${DB_PASSWORD_PATH}` }, ctlFiles);
     }
     const gpus = this.spec.nodePools[0].gpus;
     for (const name of this.computeNames) {
@@ -212,6 +218,7 @@ export class SlurmTestCluster {
     const node = this.cluster.node(name);
     const secrets = [{ path: MUNGE_KEY_PATH, content: this.mungeKey, mode: '0600' }];
     if (r.roles.includes('dbd')) secrets.push({ path: DB_PASSWORD_PATH, content: Buffer.from(this.dbPassword), mode: '0600' });
+    if (r.env.JWT_KEY_SOURCE) secrets.push({ path: JWT_KEY_PATH, content: this.jwtKey, mode: '0600' });
     const res = await provisionNode(node, r.userData, { outOfBandFiles: secrets, runcmdTimeoutMs: 150_000 });
     const run = res.runcmd;
     if (!run || run.code !== 0) {

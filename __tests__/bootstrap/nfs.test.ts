@@ -1,0 +1,194 @@
+/**
+ * nfs-server.sh and nfs-client.sh against fakes on PATH (dpkg-query, exportfs, service, mount, mountpoint,
+ * findmnt): the export goes to the given ranges only with the fixed options, re-runs change nothing, the
+ * client keeps one fstab line with _netdev,nofail, retries a failing mount and bounds a hanging one.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { Sandbox } from './sh';
+
+let sb: Sandbox;
+let fake: string;
+let base: Record<string, string>;
+
+const FAKES: Record<string, string> = {
+  // Every package installed: apt is never called.
+  'dpkg-query': `#!/bin/bash\nprintf installed\n`,
+  exportfs: `#!/bin/bash
+printf '%s\\n' "$*" >>"$FAKE/exportfs-calls"
+if [[ "$1" == -s ]]; then grep -v '^#' "$NFS_EXPORTS_FILE" | awk '{ print $1 "\\t" $2 }'; fi
+`,
+  service: `#!/bin/bash
+printf '%s\\n' "$*" >>"$FAKE/service-calls"
+case "$2" in
+  status) [[ -f "$FAKE/nfsd-running" ]] ;;
+  start) : >"$FAKE/nfsd-running" ;;
+esac
+`,
+  mountpoint: `#!/bin/bash\n[[ -f "$FAKE/mounted" ]]\n`,
+  findmnt: `#!/bin/bash\ncat "$FAKE/mounted"\n`,
+  mount: `#!/bin/bash
+printf '%s\\n' "$*" >>"$FAKE/mount-calls"
+n=$(wc -l <"$FAKE/mount-calls")
+if [[ -n "\${FAKE_MOUNT_HANG:-}" ]]; then exec sleep 60; fi
+if (( n <= \${FAKE_MOUNT_FAILS:-0} )); then echo "mount.nfs4: Connection timed out" >&2; exit 32; fi
+echo "\${FAKE_MOUNT_SOURCE:-slurm-controller:/shared}" >"$FAKE/mounted"
+`,
+};
+
+beforeEach(() => {
+  sb = new Sandbox();
+  fake = path.join(sb.dir, 'fake');
+  fs.mkdirSync(path.join(fake, 'bin'), { recursive: true });
+  for (const [name, text] of Object.entries(FAKES)) fs.writeFileSync(path.join(fake, 'bin', name), text, { mode: 0o755 });
+  base = { PATH: `${path.join(fake, 'bin')}:${process.env.PATH}`, FAKE: fake };
+});
+afterEach(() => sb.cleanup());
+
+const calls = (name: string): string[] => {
+  const p = path.join(fake, `${name}-calls`);
+  return fs.existsSync(p) ? fs.readFileSync(p, 'utf8').trim().split('\n') : [];
+};
+
+describe('nfs-server.sh', () => {
+  const serverEnv = () => ({
+    ...base,
+    NFS_EXPORT_PATH: path.join(sb.dir, 'shared'),
+    NFS_EXPORT_CLIENTS: '100.64.0.0/10 10.0.0.0/16',
+    NFS_EXPORTS_FILE: path.join(sb.dir, 'exports.d', 'cdktf-slurm.exports'),
+  });
+
+  test('exports to the given ranges only, with rw,sync,no_subtree_check,root_squash; starts the server; a re-run changes nothing', () => {
+    const env = serverEnv();
+    const r1 = sb.script('nfs-server.sh', env);
+    expect(r1.status).toBe(0);
+    const exportsText = fs.readFileSync(env.NFS_EXPORTS_FILE, 'utf8');
+    expect(exportsText.split('\n').filter((l) => l && !l.startsWith('#'))).toEqual([
+      `${env.NFS_EXPORT_PATH} 100.64.0.0/10(rw,sync,no_subtree_check,root_squash) 10.0.0.0/16(rw,sync,no_subtree_check,root_squash)`,
+    ]);
+    expect(exportsText).not.toMatch(/no_root_squash|\*|\s0\.0\.0\.0\//);
+    expect((fs.statSync(env.NFS_EXPORTS_FILE).mode & 0o777).toString(8)).toBe('644');
+    // A new shared directory is sticky and world-writable, like /tmp.
+    expect((fs.statSync(env.NFS_EXPORT_PATH).mode & 0o7777).toString(8)).toBe('1777');
+    expect(calls('service')).toEqual(['nfs-kernel-server status', 'nfs-kernel-server start']);
+    expect(calls('exportfs')).toEqual(['-ra', '-s']);
+    expect(r1.log).toMatch(/exported .*shared to 100\.64\.0\.0\/10 10\.0\.0\.0\/16/);
+
+    const before = fs.statSync(env.NFS_EXPORTS_FILE).mtimeMs;
+    const r2 = sb.script('nfs-server.sh', env);
+    expect(r2.status).toBe(0);
+    expect(fs.statSync(env.NFS_EXPORTS_FILE).mtimeMs).toBe(before);
+    expect(calls('service')).toEqual(['nfs-kernel-server status', 'nfs-kernel-server start', 'nfs-kernel-server status']);
+    expect(r2.log).toMatch(/nfs-kernel-server already running/);
+    expect(r2.log).toMatch(/export of .* unchanged/);
+  });
+
+  test('keeps the owner and mode of an existing directory', () => {
+    const env = serverEnv();
+    fs.mkdirSync(env.NFS_EXPORT_PATH, { mode: 0o750 });
+    fs.chmodSync(env.NFS_EXPORT_PATH, 0o750);
+    expect(sb.script('nfs-server.sh', env).status).toBe(0);
+    expect((fs.statSync(env.NFS_EXPORT_PATH).mode & 0o7777).toString(8)).toBe('750');
+  });
+
+  test.each([
+    ['a wildcard client', { NFS_EXPORT_CLIENTS: '*' }, /NFS_EXPORT_CLIENTS entry '\*' is not an IPv4 CIDR/],
+    ['the whole internet', { NFS_EXPORT_CLIENTS: '100.64.0.0/10 0.0.0.0/0' }, /entry '0\.0\.0\.0\/0' is wider than \/8/],
+    ['a host name', { NFS_EXPORT_CLIENTS: 'gpu-box' }, /entry 'gpu-box' is not an IPv4 CIDR/],
+    ['a system directory', { NFS_EXPORT_PATH: '/etc' }, /NFS_EXPORT_PATH='\/etc' is a system directory/],
+    ['a relative path', { NFS_EXPORT_PATH: 'shared' }, /NFS_EXPORT_PATH='shared' must be an absolute path/],
+    ['a path with ..', { NFS_EXPORT_PATH: '/srv/../etc' }, /must be an absolute path/],
+    ['no clients', { NFS_EXPORT_CLIENTS: '' }, /NFS_EXPORT_CLIENTS is not set/],
+  ])('refuses %s before touching anything', (_name, over, message) => {
+    const env = { ...serverEnv(), ...over };
+    const r = sb.script('nfs-server.sh', env);
+    expect(r.status).toBe(1);
+    expect(r.log).toMatch(message);
+    expect(calls('exportfs')).toEqual([]);
+    expect(fs.existsSync(serverEnv().NFS_EXPORTS_FILE)).toBe(false);
+  });
+});
+
+describe('nfs-client.sh', () => {
+  const clientEnv = (over: Record<string, string> = {}) => ({
+    ...base,
+    NFS_SERVER: 'slurm-controller',
+    NFS_REMOTE_PATH: '/shared',
+    NFS_MOUNT_POINT: path.join(sb.dir, 'mnt', 'shared'),
+    NFS_FSTAB: path.join(sb.dir, 'fstab'),
+    NFS_MOUNT_RETRY_DELAY: '0.1',
+    ...over,
+  });
+  const ourLine = (mp: string) => `slurm-controller:/shared ${mp} nfs4 _netdev,nofail,vers=4.2,hard,timeo=600,retrans=2 0 0`;
+
+  test('keeps other fstab lines, replaces a stale one for the mount point, mounts through fstab; a re-run does nothing', () => {
+    const env = clientEnv();
+    fs.writeFileSync(env.NFS_FSTAB, `# static\nUUID=abc / ext4 defaults 0 1\nold-server:/x ${env.NFS_MOUNT_POINT} nfs defaults 0 0\n`);
+    const r1 = sb.script('nfs-client.sh', env);
+    expect(r1.status).toBe(0);
+    expect(fs.readFileSync(env.NFS_FSTAB, 'utf8')).toBe(`# static\nUUID=abc / ext4 defaults 0 1\n${ourLine(env.NFS_MOUNT_POINT)}\n`);
+    expect(calls('mount')).toEqual([`-T ${env.NFS_FSTAB} ${env.NFS_MOUNT_POINT}`]);
+    expect(fs.statSync(env.NFS_MOUNT_POINT).isDirectory()).toBe(true);
+
+    const r2 = sb.script('nfs-client.sh', env);
+    expect(r2.status).toBe(0);
+    expect(calls('mount')).toHaveLength(1);
+    expect(r2.log).toMatch(/already mounted from slurm-controller:\/shared/);
+    expect(fs.readFileSync(env.NFS_FSTAB, 'utf8').split('\n').filter((l) => l.includes(env.NFS_MOUNT_POINT))).toHaveLength(1);
+  });
+
+  test('retries a failing mount and succeeds on the third attempt', () => {
+    const r = sb.script('nfs-client.sh', clientEnv({ FAKE_MOUNT_FAILS: '2' }));
+    expect(r.status).toBe(0);
+    expect(calls('mount')).toHaveLength(3);
+    expect(r.log).toMatch(/attempt 2\/6; retrying/);
+  });
+
+  test('gives up after NFS_MOUNT_ATTEMPTS, naming what to check', () => {
+    const r = sb.script('nfs-client.sh', clientEnv({ FAKE_MOUNT_FAILS: '9', NFS_MOUNT_ATTEMPTS: '2' }));
+    expect(r.status).toBe(1);
+    expect(calls('mount')).toHaveLength(2);
+    expect(r.log).toMatch(/could not mount slurm-controller:\/shared on .* after 2 attempts; check that the node is on the mesh/);
+  });
+
+  test('a hanging mount is cut off by the per-attempt timeout', () => {
+    const start = Date.now();
+    const r = sb.script('nfs-client.sh', clientEnv({ FAKE_MOUNT_HANG: '1', NFS_MOUNT_ATTEMPTS: '1', NFS_MOUNT_TIMEOUT: '1' }), 30000);
+    expect(r.status).toBe(1);
+    expect(Date.now() - start).toBeLessThan(15000);
+  });
+
+  test('refuses a mount point already used by another source', () => {
+    fs.writeFileSync(path.join(fake, 'mounted'), 'other:/data\n');
+    const r = sb.script('nfs-client.sh', clientEnv());
+    expect(r.status).toBe(1);
+    expect(r.log).toMatch(/is already a mount point of 'other:\/data', not slurm-controller:\/shared/);
+  });
+
+  test.each([
+    ['a server with a scheme', { NFS_SERVER: 'nfs://x' }, /NFS_SERVER='nfs:\/\/x' is not a host name/],
+    ['a relative remote path', { NFS_REMOTE_PATH: 'shared' }, /NFS_REMOTE_PATH='shared' must be an absolute path/],
+    ['no server', { NFS_SERVER: '' }, /NFS_SERVER is not set/],
+    ['an unbounded timeout', { NFS_MOUNT_TIMEOUT: '0' }, /NFS_MOUNT_TIMEOUT='0' must be 1-999 seconds/],
+  ])('refuses %s', (_name, over, message) => {
+    const r = sb.script('nfs-client.sh', clientEnv(over));
+    expect(r.status).toBe(1);
+    expect(r.log).toMatch(message);
+    expect(calls('mount')).toEqual([]);
+  });
+});
+
+describe('bootstrap.sh runs the NFS steps in order', () => {
+  test.each([
+    ["CDKTF_SLURM_ROLES='compute'\nNFS_SERVER='slurm-controller'\n", /steps: packages munge gpu nfs-client slurmd,/],
+    ["CDKTF_SLURM_ROLES='controller'\nNFS_EXPORT_PATH='/shared'\n", /steps: packages munge statesave nfs-server slurmctld,/],
+    ["CDKTF_SLURM_ROLES='compute'\n", /steps: packages munge gpu slurmd,/],
+  ])('%p', (envText, steps) => {
+    // munge fails on the short key, so nothing after it runs; the announced plan is what is checked.
+    const key = sb.file('short.key', Buffer.alloc(10, 7), 0o600);
+    fs.writeFileSync(sb.envFile, `${envText}MUNGE_KEY_SOURCE='file:${key}'\n`, { mode: 0o600 });
+    const r = sb.script('bootstrap.sh', base);
+    expect(r.log).toMatch(steps);
+    expect(r.log).not.toMatch(/step nfs-(client|server): start/);
+  });
+});

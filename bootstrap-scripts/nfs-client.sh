@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Mount the controller's shared directory (NFS v4, over the mesh) on a node: install nfs-common, keep one
+# /etc/fstab line for the mount point (`_netdev,nofail`: a missing server never blocks boot), and mount it
+# with retries, each attempt bounded by a timeout. Re-running does nothing when it is already mounted from
+# the same source. Works without systemd (containers need CAP_SYS_ADMIN, which Docker pools have).
+# Inputs: NFS_SERVER (the controller's mesh name or address), NFS_REMOTE_PATH (the exported directory),
+#   NFS_MOUNT_POINT (default NFS_REMOTE_PATH), NFS_MOUNT_ATTEMPTS (default 6), NFS_MOUNT_TIMEOUT (seconds per
+#   attempt, default 30), NFS_MOUNT_RETRY_DELAY (first delay, doubling, default 2). Paths for tests: NFS_FSTAB.
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib/common.sh"
+
+load_node_env
+require_var NFS_SERVER "the NFS server, e.g. NFS_SERVER='slurm-controller' (its mesh name)"
+require_var NFS_REMOTE_PATH "the exported directory, e.g. NFS_REMOTE_PATH='/shared'"
+server=$NFS_SERVER
+remote=$NFS_REMOTE_PATH
+mp=${NFS_MOUNT_POINT:-$remote}
+attempts=${NFS_MOUNT_ATTEMPTS:-6}
+per_try=${NFS_MOUNT_TIMEOUT:-30}
+delay=${NFS_MOUNT_RETRY_DELAY:-2}
+fstab=${NFS_FSTAB:-/etc/fstab}
+
+[[ "$server" =~ ^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$ ]] ||
+  die "NFS_SERVER='$server' is not a host name or IPv4 address; use the controller's mesh name, e.g. slurm-controller"
+for v in remote mp; do
+  p=${!v}
+  [[ "$p" =~ ^(/[A-Za-z0-9._-]+)+$ && "$p" != *"/.."* ]] ||
+    die "$([[ $v == remote ]] && echo NFS_REMOTE_PATH || echo NFS_MOUNT_POINT)='$p' must be an absolute path of letters, digits, '.', '_' and '-', e.g. /shared"
+done
+[[ "$attempts" =~ ^[1-9][0-9]?$ ]] || die "NFS_MOUNT_ATTEMPTS='$attempts' must be 1-99"
+[[ "$per_try" =~ ^[1-9][0-9]{0,2}$ ]] || die "NFS_MOUNT_TIMEOUT='$per_try' must be 1-999 seconds"
+
+source_spec="$server:$remote"
+# hard: a job's I/O waits out a server restart instead of failing; timeo/retrans bound each RPC's retries.
+options=_netdev,nofail,vers=4.2,hard,timeo=600,retrans=2
+
+apt_install nfs-common
+
+# One line for the mount point, ours: drop any other line for it, keep everything else as it was.
+work=""
+make_tmpdir work
+if [[ -f "$fstab" ]]; then
+  awk -v mp="$mp" '$0 ~ /^[[:space:]]*#/ || $2 != mp' "$fstab" >"$work/fstab"
+else
+  : >"$work/fstab"
+fi
+printf '%s %s nfs4 %s 0 0\n' "$source_spec" "$mp" "$options" >>"$work/fstab"
+install_if_changed "$work/fstab" "$fstab" root:root 0644
+((INSTALL_CHANGED)) && log "fstab: $source_spec on $mp ($options)"
+
+if mountpoint -q "$mp" 2>/dev/null; then
+  have=$(findmnt -n -o SOURCE --target "$mp" 2>/dev/null || true)
+  [[ "$have" == "$source_spec" ]] ||
+    die "$mp is already a mount point of '$have', not $source_spec; unmount it or choose another NFS_MOUNT_POINT"
+  log "$mp already mounted from $source_spec"
+  exit 0
+fi
+
+[[ -d "$mp" ]] || ensure_dir "$mp" root:root 0755
+log "mounting $source_spec on $mp (up to $attempts attempts, ${per_try}s each)"
+retry "$attempts" "$delay" timeout --kill-after=5 "$per_try" mount -T "$fstab" "$mp" >>"$CDKTF_SLURM_LOG_FILE" 2>&1 ||
+  die "could not mount $source_spec on $mp after $attempts attempts; check that the node is on the mesh ('tailscale status'), that $server exports $remote to the mesh (exportfs -s on the controller), and the lines above in $CDKTF_SLURM_LOG_FILE"
+mountpoint -q "$mp" || die "mount reported success but $mp is not a mount point; see $CDKTF_SLURM_LOG_FILE"
+log "mounted $source_spec on $mp"

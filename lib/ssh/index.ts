@@ -1,0 +1,2 @@
+export * from './ssh-node-bootstrap';
+export * from './ssh-placement';
