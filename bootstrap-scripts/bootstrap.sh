@@ -36,6 +36,8 @@ if has_role controller; then
   steps+=(slurmctld)
   [[ "${SLURMRESTD_ENABLED:-0}" == 1 ]] && steps+=(slurmrestd)
 fi
+# Hosts running slurmd or slurmctld already have the configuration.
+has_role login && ! has_role compute && ! has_role controller && steps+=(login)
 if has_role compute; then
   steps+=(gpu)
   # EFA after the GPU check, before slurmd offers the node: NCCL jobs need the profile from the start.

@@ -4,10 +4,12 @@ import { Construct } from 'constructs';
 import { BastionVpc } from '../lib/constructs/bastion-vpc';
 import { ComputeNodePool } from '../lib/constructs/compute-node-pool';
 import { GpuPartition } from '../lib/constructs/gpu-partition';
+import { LoginNode } from '../lib/constructs/login-node';
 import { SlurmController } from '../lib/constructs/slurm-controller';
 
 /**
- * All-AWS GPU cluster: a private controller (slurmctld + slurmdbd/MariaDB) behind a bastion, two g5.12xlarge
+ * All-AWS GPU cluster: a private controller (slurmctld + slurmdbd/MariaDB + slurmrestd) and a login node behind a
+ * bastion, two g5.12xlarge
  * nodes always up, and up to 4 p5.48xlarge nodes Slurm starts on demand (EFA, cluster placement group).
  * Synthesizes with no credentials; region and SSH CIDRs are Terraform variables.
  */
@@ -28,7 +30,10 @@ export class AwsGpuStack extends TerraformStack {
     new GpuPartition(this, 'Gpu', { controller, name: 'gpu', pools: [g5], default: true, maxTime: '1-00:00:00' });
     new GpuPartition(this, 'H100', { controller, name: 'h100', pools: [p5], exclusive: true, maxTime: '3-00:00:00' });
 
+    const login = new LoginNode(this, 'Login', { controller });
+
     new TerraformOutput(this, 'controller_private_ip', { value: controller.privateIp });
+    new TerraformOutput(this, 'login_private_ip', { value: login.privateIp });
     new TerraformOutput(this, 'bastion_public_ip', { value: network.bastionPublicIp });
   }
 }

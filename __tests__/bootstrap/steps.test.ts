@@ -86,6 +86,13 @@ describe('bootstrap.sh', () => {
     expect(r.log).toMatch(/steps: packages munge slurmdbd statesave slurmctld, on /);
   });
 
+  test('a login node gets its client configuration; a host that also runs slurmd does not need the step', () => {
+    fs.writeFileSync(sb.envFile, "CDKTF_SLURM_ROLES='login'\nMUNGE_KEY_SOURCE='file:/nonexistent'\n");
+    expect(sb.script('bootstrap.sh', fakeDpkg('22.05.8-4+deb12u3')).log).toMatch(/steps: packages munge login, on /);
+    fs.writeFileSync(sb.envFile, "CDKTF_SLURM_ROLES='login compute'\nMUNGE_KEY_SOURCE='file:/nonexistent'\n");
+    expect(sb.script('bootstrap.sh', fakeDpkg('22.05.8-4+deb12u3')).log).toMatch(/steps: packages munge gpu slurmd, on /);
+  });
+
   test('an EFA node installs EFA after the GPU check and before slurmd', () => {
     fs.writeFileSync(sb.envFile, "CDKTF_SLURM_ROLES='compute'\nMUNGE_KEY_SOURCE='file:/nonexistent'\nEFA_ENABLED='1'\n");
     const r = sb.script('bootstrap.sh', fakeDpkg('22.05.8-4+deb12u3'));

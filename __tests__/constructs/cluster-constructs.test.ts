@@ -9,6 +9,7 @@ import * as path from 'path';
 import { BastionVpc } from '../../lib/constructs/bastion-vpc';
 import { ComputeNodePool, ComputeNodePoolProps } from '../../lib/constructs/compute-node-pool';
 import { GpuPartition } from '../../lib/constructs/gpu-partition';
+import { LoginNode } from '../../lib/constructs/login-node';
 import { Partition } from '../../lib/constructs/partition';
 import { SlurmController, SlurmControllerProps } from '../../lib/constructs/slurm-controller';
 
@@ -102,5 +103,36 @@ describe('SlurmController', () => {
     new ComputeNodePool(stack, 'Orphan', { controller, name: 'orphan', instanceType: 'c6i.large', count: 1 });
     expect(() => app.synth()).toThrow(/bad\/Ctl: nodePools\[1\]\S* = "orphan": .*partition/);
     expect(fs.existsSync(path.join(app.outdir, 'stacks', 'bad', 'cdk.tf.json'))).toBe(false);
+  });
+});
+
+describe('LoginNode', () => {
+  const { gunzipSync } = require('zlib') as typeof import('zlib');
+  const { parse } = require('yaml') as typeof import('yaml');
+
+  test('on Slurm 22.05 (no sackd) its user-data carries the client configuration, never slurmdbd.conf', () => {
+    const { app, stack, controller } = cluster({ slurmVersion: '22.05' });
+    const cpu = new ComputeNodePool(stack, 'Cpu', { controller, instanceType: 'c6i.2xlarge', count: 1 });
+    new Partition(stack, 'Debug', { controller, pools: [cpu] });
+    new LoginNode(stack, 'Login', { controller });
+    app.synth();
+    const tf = JSON.parse(fs.readFileSync(path.join(app.outdir, 'stacks', 'bad', 'cdk.tf.json'), 'utf8'));
+    const login = Object.values(tf.resource.aws_instance as Record<string, any>).find((i) => i.tags['slurm:role'] === 'login');
+    const doc = parse(gunzipSync(Buffer.from(login.user_data_base64, 'base64')).toString('utf8'));
+    const staged = (doc.write_files as { path: string; content: string }[]).filter((f) => f.path.startsWith('/etc/cdktf-slurm/slurm/'));
+    expect(staged.map((f) => f.path).sort()).toEqual(
+      ['cgroup.conf', 'gres.conf', 'slurm.conf'].map((n) => `/etc/cdktf-slurm/slurm/${n}`),
+    );
+    // Rendered at synth from the whole cluster: the partition added before synth is in it.
+    expect(staged.find((f) => f.path.endsWith('slurm.conf'))!.content).toMatch(/^PartitionName=debug Nodes=cpu-0 /m);
+  });
+
+  test.each<[string, Record<string, unknown>, RegExp]>([
+    ['the controller address', { hostIndex: 10 }, /bad\/Login: hostIndex = 10: 10\.0\.1\.10 is the controller's address\. Use another index/],
+    ['a reserved address', { hostIndex: 1 }, /bad\/Login: hostIndex = 1: AWS reserves the first four addresses/],
+    ['a bad host name', { hostname: 'Login_1' }, /bad\/Login: hostname = "Login_1": not a host name/],
+  ])('refuses %s', (_what, props, message) => {
+    const { stack, controller } = cluster();
+    expect(() => new LoginNode(stack, 'Login', { controller, ...props })).toThrow(message);
   });
 });

@@ -107,6 +107,24 @@ describe('aws-gpu: controller', () => {
   });
 });
 
+describe('aws-gpu: login node', () => {
+  test('private, fixed address next to the controller, IMDSv2, encrypted; sackd (23.11) so no staged config', () => {
+    const login = one('aws_instance', 'aws-gpu/Login/Instance');
+    expect(login.private_ip).toBe('10.0.1.11');
+    expect(login.associate_public_ip_address).toBe(false);
+    expect(login.metadata_options).toMatchObject({ http_tokens: 'required' });
+    expect(login.root_block_device).toMatchObject({ encrypted: true });
+    const ud = userData(login.user_data_base64);
+    validateCloudConfig(ud.doc);
+    const env = ud.files.get('/etc/cdktf-slurm/node.env')!.content;
+    expect(env).toContain("CDKTF_SLURM_ROLES='login'");
+    expect(env).toContain("SLURM_CONTROLLER='10.0.1.10:6817'");
+    expect(env).toContain("MUNGE_KEY_SOURCE='aws-secretsmanager:awsgpu/munge-key'");
+    expect([...ud.files.keys()].filter((p) => p.startsWith('/etc/cdktf-slurm/slurm/'))).toEqual([]);
+    expect(ud.files.get('/etc/cdktf-slurm/bootstrap.sha256')!.content).toMatch(/  login\.sh$/m);
+  });
+});
+
 describe('aws-gpu: pools', () => {
   test('one launch template per pool, IMDSv2 with tags, encrypted disks, cluster placement for p5 only', () => {
     const templates = byType('aws_launch_template');
@@ -164,7 +182,7 @@ describe('aws-gpu: pools', () => {
     const objects = byType('aws_s3_object');
     expect(objects.map((o) => o.key)).toContain('bootstrap/aws/fetch-bootstrap.sh');
     const read = byType('aws_iam_role_policy').filter((r) => r.name === 'read-bootstrap-scripts');
-    expect(read).toHaveLength(3);
+    expect(read).toHaveLength(4); // controller, login, two pools
     for (const r of read) expect(JSON.parse(r.policy).Statement[0].Action).toEqual(['s3:GetObject']);
   });
 });

@@ -73,7 +73,7 @@ export const BOOTSTRAP_STEPS_BY_ROLE: Readonly<Record<NodeRole, readonly string[
   controller: ['packages', 'munge', 'jwt-key', 'statesave', 'slurmctld', 'slurmrestd'],
   dbd: ['packages', 'munge', 'jwt-key', 'slurmdbd'],
   compute: ['packages', 'munge', 'gpu', 'slurmd'],
-  login: ['packages', 'munge'],
+  login: ['packages', 'munge', 'login'],
 };
 
 /**
