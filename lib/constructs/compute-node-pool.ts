@@ -198,7 +198,7 @@ export class ComputeNodePool extends Construct {
     // On AWS every pool is launched by Slurm's ResumeProgram so each instance carries its Slurm node name;
     // always-on pools are cloud nodes that are never suspended (SuspendExcNodes).
     const size = props.count ?? (props.maxCount as number);
-    this.spec = {
+    this.spec = this.checked({
       name: this.poolName,
       maxCount: size,
       minCount: props.count ?? props.minCount ?? 0,
@@ -206,11 +206,7 @@ export class ComputeNodePool extends Construct {
       gpus,
       features: props.features ?? [instanceType],
       weight: props.weight,
-    };
-    const issues = validateNodePool(this.spec, props.controller.slurmVersion, 'props');
-    if (issues.length > 0) {
-      throw new Error(issues.map((i) => `${where}: ${i.field} = ${JSON.stringify(i.value)}: ${i.problem}. ${i.fix}`).join('\n'));
-    }
+    });
 
     const ctl = props.controller;
     const prefix = `${ctl.clusterName}-${this.poolName}`;
@@ -366,21 +362,7 @@ export class ComputeNodePool extends Construct {
         { capacityType: props.capacityType, amiId: props.amiId, rootVolumeSizeGiB: props.rootVolumeSizeGiB, efa: props.efa },
         'these apply to EC2 pools only', 'Drop them from an SSH pool (the hosts are yours as they are)');
     }
-    const { cpus, realMemoryMiB, gpus } = this.givenHardware(props, 'SSH', 'host');
-    const spec: NodePoolSpec = {
-      name: this.poolName,
-      count: ssh.hosts.length,
-      registration: 'dynamic',
-      hardware: { cpus, realMemoryMiB },
-      gpus,
-      features: props.features ?? ['ssh'],
-      weight: props.weight,
-    };
-    const issues = validateNodePool(spec, props.controller.slurmVersion, 'props');
-    if (issues.length > 0) {
-      throw new Error(issues.map((i) => `${this.node.path}: ${i.field} = ${JSON.stringify(i.value)}: ${i.problem}. ${i.fix}`).join('\n'));
-    }
-    return spec;
+    return this.dynamicSpec(props, ssh.hosts.length, this.givenHardware(props, 'SSH', 'host'), 'ssh');
   }
 
   /**
@@ -494,16 +476,30 @@ export class ComputeNodePool extends Construct {
           'Slurm is told gpus.count GPUs per node; hand each container exactly those');
       }
     }
-    const spec: NodePoolSpec = {
+    return this.dynamicSpec(props, props.count as number, { cpus, realMemoryMiB, gpus }, 'docker');
+  }
+
+  /** Docker and SSH pools: hosts that register themselves (`slurmd -Z`), with the hardware the user gave. */
+  private dynamicSpec(
+    props: ComputeNodePoolProps,
+    count: number,
+    hw: { cpus: number; realMemoryMiB: number; gpus?: NodePoolSpec['gpus'] },
+    defaultFeature: string,
+  ): NodePoolSpec {
+    return this.checked({
       name: this.poolName,
-      count: props.count,
+      count,
       registration: 'dynamic',
-      hardware: { cpus, realMemoryMiB },
-      gpus,
-      features: props.features ?? ['docker'],
+      hardware: { cpus: hw.cpus, realMemoryMiB: hw.realMemoryMiB },
+      gpus: hw.gpus,
+      features: props.features ?? [defaultFeature],
       weight: props.weight,
-    };
-    const issues = validateNodePool(spec, props.controller.slurmVersion, 'props');
+    });
+  }
+
+  /** The pool's model entry, checked by the pure core, with errors that name this construct. */
+  private checked(spec: NodePoolSpec): NodePoolSpec {
+    const issues = validateNodePool(spec, this.controller.slurmVersion, 'props');
     if (issues.length > 0) {
       throw new Error(issues.map((i) => `${this.node.path}: ${i.field} = ${JSON.stringify(i.value)}: ${i.problem}. ${i.fix}`).join('\n'));
     }
