@@ -1,12 +1,9 @@
-import { DataAwsSsmParameter } from '@cdktf/provider-aws/lib/data-aws-ssm-parameter';
-import { IamInstanceProfile } from '@cdktf/provider-aws/lib/iam-instance-profile';
-import { IamRole } from '@cdktf/provider-aws/lib/iam-role';
-import { IamRolePolicy } from '@cdktf/provider-aws/lib/iam-role-policy';
 import { LaunchTemplate } from '@cdktf/provider-aws/lib/launch-template';
 import { PlacementGroup } from '@cdktf/provider-aws/lib/placement-group';
 import { Token } from 'cdktf';
 import { Construct } from 'constructs';
 import { efaNetworkInterfaces, efaNodeEnv } from '../aws/efa';
+import { ec2InstanceRole, grantMungeKeyRead, ubuntuAmi } from '../aws/node-identity';
 import { poolHardwareFor } from '../aws/instance-types';
 import { BOOTSTRAP_DIR, BOOTSTRAP_RUNCMD, buildNodeCloudConfig, NODE_ENV_PATH, nodeScripts, renderNodeEnv, renderNodeUserData, SCRIPTS_BUCKET_TAG } from '../cloudinit';
 import { DEFAULT_DOCKER_HOST, DEFAULT_NODE_IMAGE, DockerNodeContainers, dockerHostProblem, dockerProviderFor, imagePinProblem } from '../docker';
@@ -210,25 +207,8 @@ export class ComputeNodePool extends Construct {
 
     const ctl = props.controller;
     const prefix = `${ctl.clusterName}-${this.poolName}`;
-    const role = new IamRole(this, 'Role', {
-      name: `${prefix}-node`,
-      description: `Slurm compute nodes of pool ${this.poolName}: read the munge key`,
-      assumeRolePolicy: JSON.stringify({
-        Version: '2012-10-17',
-        Statement: [{ Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' }, Action: 'sts:AssumeRole' }],
-      }),
-    });
-    new IamRolePolicy(this, 'MungeKeyRead', {
-      role: role.id,
-      name: 'read-munge-key',
-      policy: JSON.stringify({
-        Version: '2012-10-17',
-        Statement: [
-          { Sid: 'MungeKey', Effect: 'Allow', Action: ['secretsmanager:GetSecretValue'], Resource: [ctl.mungeKeySecretArn] },
-        ],
-      }),
-    });
-    const profile = new IamInstanceProfile(this, 'Profile', { name: `${prefix}-node`, role: role.name });
+    const { role, profile } = ec2InstanceRole(this, `${prefix}-node`, `Slurm compute nodes of pool ${this.poolName}: read the munge key`);
+    grantMungeKeyRead(this, role, ctl.mungeKeySecretArn);
 
     const efa = props.efa ?? (info?.efa === true && info.gpu !== undefined && info.maxEfaInterfaces >= 4);
     if (efa && !info?.efa) {
@@ -258,9 +238,7 @@ export class ComputeNodePool extends Construct {
     // Multi-node jobs (NCCL, MPI) talk on any port between compute nodes: every pool joins the cluster's
     // compute-peers group, which allows all traffic to and from itself only (what EFA requires, too).
     const peers = ctl.computePeersSecurityGroupId();
-    const ami = props.amiId ?? new DataAwsSsmParameter(this, 'Ami', {
-      name: '/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id',
-    }).value;
+    const ami = ubuntuAmi(this, props.amiId);
     this.launchTemplate = new LaunchTemplate(this, 'LaunchTemplate', {
       name: prefix,
       description: `Slurm pool ${this.poolName} (${poolHostlist(this.spec)}) of cluster ${ctl.clusterName}`,
@@ -424,22 +402,7 @@ export class ComputeNodePool extends Construct {
     const mungeKeyFile = `${DOCKER_SECRETS_DIR}/munge.key`;
     const authKeyFile = `${DOCKER_SECRETS_DIR}/tailscale-authkey`;
     const scripts = nodeScripts({ roles: ['compute'], extraScripts: ['tailscale.sh', ...sharedDirectoryScripts(ctl)] });
-    // Rendered at synth, when the cluster (partitions included) is complete; identical for every host but for
-    // the node name, which Terraform appends from count.index (hosts[i] is <pool>-<i>).
-    const sharedEnv = lazyString(() => {
-      const { SLURMD_NODENAME: _perHost, ...dynamic } = dynamicNodeEnv(ctl.clusterSpec(), this.poolName, 0);
-      return renderNodeEnv({
-        roles: ['compute'],
-        env: {
-          CLUSTER_NAME: ctl.clusterName,
-          SLURM_CONTROLLER: mesh.controllerAddress,
-          MUNGE_KEY_SOURCE: `file:${mungeKeyFile}`,
-          ...dynamic,
-          ...tailscaleEnv(mesh, `file:${authKeyFile}`),
-          ...sharedDirectoryEnv(ctl),
-        },
-      });
-    });
+    const sharedEnv = this.meshNodeEnv(mesh, mungeKeyFile, authKeyFile);
     return new SshNodeBootstrap(this, 'Bootstrap', {
       hosts,
       privateKey: ssh.privateKey,
@@ -477,6 +440,29 @@ export class ComputeNodePool extends Construct {
       }
     }
     return this.dynamicSpec(props, props.count as number, { cpus, realMemoryMiB, gpus }, 'docker');
+  }
+
+  /**
+   * node.env of a Docker or SSH node on the mesh, rendered at synth when the cluster (partitions included) is
+   * complete. The same for every host of the pool: each gets its own SLURMD_NODENAME from Terraform's
+   * count.index (container environment, or a line appended on the host), which wins over node.env.
+   */
+  private meshNodeEnv(mesh: NonNullable<SlurmController['tailscale']>, mungeKeyFile: string, authKeyFile: string): string {
+    const ctl = this.controller;
+    return lazyString(() => {
+      const { SLURMD_NODENAME: _perHost, ...dynamic } = dynamicNodeEnv(ctl.clusterSpec(), this.poolName, 0);
+      return renderNodeEnv({
+        roles: ['compute'],
+        env: {
+          CLUSTER_NAME: ctl.clusterName,
+          SLURM_CONTROLLER: mesh.controllerAddress,
+          MUNGE_KEY_SOURCE: `file:${mungeKeyFile}`,
+          ...dynamic,
+          ...tailscaleEnv(mesh, `file:${authKeyFile}`),
+          ...sharedDirectoryEnv(ctl),
+        },
+      });
+    });
   }
 
   /** Docker and SSH pools: hosts that register themselves (`slurmd -Z`), with the hardware the user gave. */
@@ -533,22 +519,7 @@ export class ComputeNodePool extends Construct {
     const mungeKeyFile = `${DOCKER_SECRETS_DIR}/munge.key`;
     const authKeyFile = `${DOCKER_SECRETS_DIR}/tailscale-authkey`;
     const scripts = nodeScripts({ roles: ['compute'], extraScripts: ['tailscale.sh', 'container-entrypoint.sh', ...sharedDirectoryScripts(ctl)] });
-    // Rendered at synth, when the cluster (partitions included) is complete; identical for every container,
-    // which takes its own name from SLURMD_NODENAME in its environment (that wins over node.env).
-    const nodeEnv = lazyString(() => {
-      const { SLURMD_NODENAME: _perContainer, ...dynamic } = dynamicNodeEnv(ctl.clusterSpec(), this.poolName, 0);
-      return renderNodeEnv({
-        roles: ['compute'],
-        env: {
-          CLUSTER_NAME: ctl.clusterName,
-          SLURM_CONTROLLER: mesh.controllerAddress,
-          MUNGE_KEY_SOURCE: `file:${mungeKeyFile}`,
-          ...dynamic,
-          ...tailscaleEnv(mesh, `file:${authKeyFile}`),
-          ...sharedDirectoryEnv(ctl),
-        },
-      });
-    });
+    const nodeEnv = this.meshNodeEnv(mesh, mungeKeyFile, authKeyFile);
     const gpuCount = this.spec.gpus?.count;
     return new DockerNodeContainers(this, 'Containers', {
       provider: dockerProviderFor(this, host),

@@ -1,9 +1,6 @@
-import { DataAwsSsmParameter } from '@cdktf/provider-aws/lib/data-aws-ssm-parameter';
-import { IamInstanceProfile } from '@cdktf/provider-aws/lib/iam-instance-profile';
-import { IamRole } from '@cdktf/provider-aws/lib/iam-role';
-import { IamRolePolicy } from '@cdktf/provider-aws/lib/iam-role-policy';
 import { Instance } from '@cdktf/provider-aws/lib/instance';
 import { Construct } from 'constructs';
+import { ec2InstanceRole, grantMungeKeyRead, ubuntuAmi } from '../aws/node-identity';
 import { buildNodeCloudConfig, renderNodeUserData, SCRIPTS_BUCKET_TAG } from '../cloudinit';
 import { hostAddress } from '../net/cidr';
 import { renderControllerFiles } from '../slurm';
@@ -63,28 +60,11 @@ export class LoginNode extends Construct {
     }
 
     const prefix = `${ctl.clusterName}-${this.hostname}`;
-    const role = new IamRole(this, 'Role', {
-      name: prefix,
-      description: `Slurm login node of ${ctl.clusterName}: reads the munge key`,
-      assumeRolePolicy: JSON.stringify({
-        Version: '2012-10-17',
-        Statement: [{ Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' }, Action: 'sts:AssumeRole' }],
-      }),
-    });
-    new IamRolePolicy(this, 'MungeKeyRead', {
-      role: role.id,
-      name: 'read-munge-key',
-      policy: JSON.stringify({
-        Version: '2012-10-17',
-        Statement: [{ Sid: 'MungeKey', Effect: 'Allow', Action: ['secretsmanager:GetSecretValue'], Resource: [ctl.mungeKeySecretArn] }],
-      }),
-    });
+    const { role, profile } = ec2InstanceRole(this, prefix, `Slurm login node of ${ctl.clusterName}: reads the munge key`);
+    grantMungeKeyRead(this, role, ctl.mungeKeySecretArn);
     ctl.scriptBucket.grantRead(this, 'ScriptsRead', role.id);
-    const profile = new IamInstanceProfile(this, 'Profile', { name: prefix, role: role.name });
 
-    const ami = props.amiId ?? new DataAwsSsmParameter(this, 'Ami', {
-      name: '/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id',
-    }).value;
+    const ami = ubuntuAmi(this, props.amiId);
     this.instance = new Instance(this, 'Instance', {
       ami,
       instanceType: props.instanceType ?? 't3.large',

@@ -1,7 +1,5 @@
 import { DataAwsSecretsmanagerRandomPassword } from '@cdktf/provider-aws/lib/data-aws-secretsmanager-random-password';
-import { DataAwsSsmParameter } from '@cdktf/provider-aws/lib/data-aws-ssm-parameter';
 import { EbsVolume } from '@cdktf/provider-aws/lib/ebs-volume';
-import { IamInstanceProfile } from '@cdktf/provider-aws/lib/iam-instance-profile';
 import { IamRole } from '@cdktf/provider-aws/lib/iam-role';
 import { IamRolePolicy } from '@cdktf/provider-aws/lib/iam-role-policy';
 import { IamRolePolicyAttachment } from '@cdktf/provider-aws/lib/iam-role-policy-attachment';
@@ -13,6 +11,7 @@ import { VolumeAttachment } from '@cdktf/provider-aws/lib/volume-attachment';
 import { dependable, Token } from 'cdktf';
 import { Construct } from 'constructs';
 import { EfaSecurityGroup } from '../aws/efa';
+import { ec2InstanceRole, ubuntuAmi } from '../aws/node-identity';
 import { BootstrapScriptBucket } from '../aws/script-bucket';
 import { buildNodeCloudConfig, loadBootstrapScripts, NodeRole, renderNodeUserData, SCRIPTS_BUCKET_TAG } from '../cloudinit';
 import { hostAddress } from '../net/cidr';
@@ -177,7 +176,6 @@ export interface ResolvedTailscaleMesh {
   readonly authKeySecretName: string;
 }
 
-const DEFAULT_AMI_PARAMETER = '/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id';
 const CONTROLLER_HOSTNAME = 'slurm-controller';
 /** The node path where the AWS programs slurmctld runs to start and stop cloud nodes are shipped. */
 export const AWS_RESUME_PROGRAM = '/opt/cdktf-slurm/bootstrap/aws/slurm-resume.sh';
@@ -317,14 +315,9 @@ export class SlurmController extends Construct {
       );
     }
 
-    this.role = new IamRole(this, 'Role', {
-      name: `${prefix}-slurm-controller`,
-      description: `Slurm controller of ${prefix}: reads and first-boot-writes its own secrets`,
-      assumeRolePolicy: JSON.stringify({
-        Version: '2012-10-17',
-        Statement: [{ Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' }, Action: 'sts:AssumeRole' }],
-      }),
-    });
+    const identity = ec2InstanceRole(this, `${prefix}-slurm-controller`, `Slurm controller of ${prefix}: reads and first-boot-writes its own secrets`);
+    this.role = identity.role;
+    const profile = identity.profile;
     new IamRolePolicy(this, 'SecretsPolicy', {
       role: this.role.id,
       name: 'own-secrets',
@@ -361,12 +354,11 @@ export class SlurmController extends Construct {
       role: this.role.name,
       policyArn: 'arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore',
     });
-    const profile = new IamInstanceProfile(this, 'Profile', { name: `${prefix}-slurm-controller`, role: this.role.name });
     this.scriptBucket = new BootstrapScriptBucket(this, 'Scripts', { namePrefix: prefix.replace(/_/g, '-') });
     this.scriptBucket.addScripts(loadBootstrapScripts());
     this.scriptBucket.grantRead(this, 'ScriptsRead', this.role.id);
 
-    const ami = props.amiId ?? new DataAwsSsmParameter(this, 'Ami', { name: DEFAULT_AMI_PARAMETER }).value;
+    const ami = ubuntuAmi(this, props.amiId);
     this.instance = new Instance(this, 'Instance', {
       ami,
       instanceType: props.instanceType ?? 'm6i.xlarge',
