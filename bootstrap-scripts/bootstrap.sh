@@ -21,6 +21,12 @@ done
 # Step order: slurmdbd before slurmctld (with accounting, slurmctld registers with slurmdbd at start);
 # GPU devices checked before slurmd reports them. Login nodes need only munge and the client tools.
 steps=(packages)
+# The mount table's file systems, once, just before the host's Slurm daemon (or the login setup) starts.
+mount_table=${CDKTF_SLURM_MOUNT_TABLE:-/etc/cdktf-slurm/mounts.tab}
+add_mounts() {
+  [[ -s "$mount_table" && " ${steps[*]} " != *" mounts "* ]] && steps+=(mounts)
+  return 0
+}
 # Mesh first: on hybrid nodes slurmd reaches the controller (and munge's peers) only over the mesh.
 [[ -n "${TAILSCALE_AUTHKEY_SOURCE:-}" ]] && steps+=(tailscale)
 steps+=(munge)
@@ -33,17 +39,21 @@ if has_role controller; then
   [[ -n "${AWS_POOL_PARAMETERS:-}" ]] && steps+=(aws/pools-sync)
   # Shared directory for mesh nodes, exported before slurmctld hands out jobs that use it.
   [[ -n "${NFS_EXPORT_PATH:-}" ]] && steps+=(nfs-server)
+  add_mounts
   steps+=(slurmctld)
   [[ "${SLURMRESTD_ENABLED:-0}" == 1 ]] && steps+=(slurmrestd)
 fi
 # Hosts running slurmd or slurmctld already have the configuration.
-has_role login && ! has_role compute && ! has_role controller && steps+=(login)
+if has_role login && ! has_role compute && ! has_role controller; then
+  add_mounts
+  steps+=(login)
+fi
 if has_role compute; then
   steps+=(gpu)
   # EFA after the GPU check, before slurmd offers the node: NCCL jobs need the profile from the start.
   [[ "${EFA_ENABLED:-0}" == 1 ]] && steps+=(aws/efa)
-  # The controller's shared directory, mounted (over the mesh) before slurmd takes jobs.
-  [[ -n "${NFS_SERVER:-}" ]] && steps+=(nfs-client)
+  # Cluster file systems, mounted before slurmd takes jobs that read them.
+  add_mounts
   steps+=(slurmd)
 fi
 

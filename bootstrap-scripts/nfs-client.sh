@@ -3,9 +3,11 @@
 # /etc/fstab line for the mount point (`_netdev,nofail`: a missing server never blocks boot), and mount it
 # with retries, each attempt bounded by a timeout. Re-running does nothing when it is already mounted from
 # the same source. Works without systemd (containers need CAP_SYS_ADMIN, which Docker pools have).
-# Inputs: NFS_SERVER (the controller's mesh name or address), NFS_REMOTE_PATH (the exported directory),
-#   NFS_MOUNT_POINT (default NFS_REMOTE_PATH), NFS_MOUNT_ATTEMPTS (default 6), NFS_MOUNT_TIMEOUT (seconds per
-#   attempt, default 30), NFS_MOUNT_RETRY_DELAY (first delay, doubling, default 2). Paths for tests: NFS_FSTAB.
+# Run by mounts.sh for each `nfs` line of the node's mount table.
+# Inputs: NFS_SERVER (the server's name or address), NFS_REMOTE_PATH (the exported directory),
+#   NFS_MOUNT_POINT (default NFS_REMOTE_PATH), NFS_MOUNT_OPTIONS (fstab options; default below, and `_netdev`
+#   and `nofail` are always added), NFS_MOUNT_ATTEMPTS (default 6), NFS_MOUNT_TIMEOUT (seconds per attempt,
+#   default 30), NFS_MOUNT_RETRY_DELAY (first delay, doubling, default 2). Paths for tests: NFS_FSTAB.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib/common.sh
 source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib/common.sh"
@@ -33,7 +35,13 @@ done
 
 source_spec="$server:$remote"
 # hard: a job's I/O waits out a server restart instead of failing; timeo/retrans bound each RPC's retries.
-options=_netdev,nofail,vers=4.2,hard,timeo=600,retrans=2
+given=${NFS_MOUNT_OPTIONS:-vers=4.2,hard,timeo=600,retrans=2}
+[[ "$given" =~ ^[A-Za-z0-9_.=,:/+-]+$ ]] || die "NFS_MOUNT_OPTIONS='$given' must be comma-separated fstab options without spaces"
+# _netdev, nofail: a missing server never blocks boot, whatever else was asked for.
+options=_netdev,nofail
+for o in ${given//,/ }; do
+  [[ "$o" == _netdev || "$o" == nofail ]] || options+=",$o"
+done
 
 apt_install nfs-common
 

@@ -7,3 +7,4 @@ export * from './aws/script-bucket';
 export * from './constructs';
 export * from './docker';
 export * from './ssh';
+export * from './monitoring/scrape-targets';

@@ -59,6 +59,22 @@ describe('Docker pool: resources', () => {
     expect(Object.keys(tf.resource.aws_secretsmanager_secret_version)).toHaveLength(2);
   });
 
+  test('a host given as a Terraform variable keeps its alias however many tokens were made before it', () => {
+    const aliasWith = (extraTokensFirst: number) => {
+      const { stack, controller } = cluster();
+      for (let i = 0; i < extraTokensFirst; i++) new TerraformVariable(stack, `unrelated_${i}`, { type: 'string' }).stringValue;
+      const host = new TerraformVariable(stack, 'docker_host', { type: 'string' });
+      const pool = new ComputeNodePool(stack, 'A', { controller, ...GOOD, name: 'a', docker: { host: host.stringValue } });
+      new GpuPartition(stack, 'Gpu', { controller, pools: [pool], default: true });
+      const tf = synthJson(stack);
+      expect(tf.provider.docker[0].host).toBe('${var.docker_host}');
+      return tf.provider.docker[0].alias as string;
+    };
+    // A changed alias would orphan the host's containers from their provider configuration.
+    expect(aliasWith(0)).toMatch(/^docker_var_[0-9a-f]{8}$/);
+    expect(aliasWith(5)).toBe(aliasWith(0));
+  });
+
   test('n GPUs per node: node i gets the host GPUs i*n … i*n+n-1; "all" hands over every GPU', () => {
     const { stack, controller } = cluster();
     const two = new ComputeNodePool(stack, 'Two', { controller, ...GOOD, name: 'two', gpus: { type: 'a6000', count: 2 } });

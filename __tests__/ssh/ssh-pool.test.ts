@@ -329,7 +329,12 @@ describe('shared directory: the controller exports it to the mesh, SSH and Docke
     const install = data.provisioner[data.provisioner.length - 1]['remote-exec'].inline as string[];
     const container = Object.values(tf.resource.docker_container)[0] as Json;
     const dockerEnv = container.upload.find((u: Json) => u.file === '/etc/cdktf-slurm/node.env').content as string;
+    // SSH uploads are staged under numbered names; the mount table is the file in the mount-table format.
+    const sshTable = sshFiles.find((c: string) => /^(nfs\t|# no cluster file systems)/.test(c))!;
+    const dockerTable = container.upload.find((u: Json) => u.file === '/etc/cdktf-slurm/mounts.tab')?.content as string;
     return {
+      sshTable,
+      dockerTable,
       ctlEnv: byPath.get('/etc/cdktf-slurm/node.env')!,
       ctlManifest: byPath.get('/etc/cdktf-slurm/bootstrap.sha256')!,
       sshEnv,
@@ -344,10 +349,9 @@ describe('shared directory: the controller exports it to the mesh, SSH and Docke
     expect(r.ctlEnv).toContain("NFS_EXPORT_PATH='/shared'");
     expect(r.ctlEnv).toContain("NFS_EXPORT_CLIENTS='100.64.0.0/10'");
     expect(r.ctlManifest).toMatch(/  nfs-server\.sh$/m);
-    for (const env of [r.sshEnv, r.dockerEnv]) {
-      expect(env).toContain("NFS_SERVER='slurm-controller'");
-      expect(env).toContain("NFS_REMOTE_PATH='/shared'");
-      expect(env).toContain("NFS_MOUNT_POINT='/shared'");
+    // Each mesh node's mount table has exactly the controller's export, from its mesh name.
+    for (const table of [r.sshTable, r.dockerTable]) {
+      expect(table).toBe('nfs\tslurm-controller:/shared\t/shared\t-\t-\n');
     }
     expect(r.sshInstallsClient).toBe(true);
     expect(r.dockerHasClient).toBe(true);
@@ -356,15 +360,16 @@ describe('shared directory: the controller exports it to the mesh, SSH and Docke
   test('a custom path is used on both ends', () => {
     const r = synthShared({ path: '/data/team' });
     expect(r.ctlEnv).toContain("NFS_EXPORT_PATH='/data/team'");
-    expect(r.sshEnv).toContain("NFS_MOUNT_POINT='/data/team'");
+    expect(r.sshTable).toBe('nfs\tslurm-controller:/data/team\t/data/team\t-\t-\n');
+    expect(r.dockerTable).toBe(r.sshTable);
   });
 
-  test('without sharedDirectory nothing NFS is shipped or configured', () => {
+  test('without sharedDirectory nothing NFS is configured or exported', () => {
     const r = synthShared(undefined);
     for (const env of [r.ctlEnv, r.sshEnv, r.dockerEnv]) expect(env).not.toMatch(/NFS_/);
     expect(r.ctlManifest).not.toMatch(/nfs-server\.sh/);
-    expect(r.sshInstallsClient).toBe(false);
-    expect(r.dockerHasClient).toBe(false);
+    // Mesh nodes carry the mount clients (their scripts are fixed before the table is known), with an empty table.
+    for (const table of [r.sshTable, r.dockerTable]) expect(table).not.toMatch(/^nfs/m);
   });
 
   test.each([

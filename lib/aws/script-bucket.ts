@@ -9,6 +9,14 @@ import { S3Object } from '@cdktf/provider-aws/lib/s3-object';
 import { Construct } from 'constructs';
 import type { BootstrapScript } from '../cloudinit';
 
+/**
+ * The scripts an AWS host may run: the top-level steps, the shared `lib/` and `aws/`. Other clouds' folders stay
+ * out of the bucket (and out of the plan).
+ */
+export function awsBootstrapScripts(scripts: readonly BootstrapScript[]): BootstrapScript[] {
+  return scripts.filter((s) => !s.relativePath.includes('/') || /^(lib|aws)\//.test(s.relativePath));
+}
+
 export interface BootstrapScriptBucketProps {
   /** Prefix of the bucket's generated name (lower-case, digits, `-`). */
   readonly namePrefix: string;

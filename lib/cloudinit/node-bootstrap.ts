@@ -6,6 +6,7 @@ import { createHash } from 'crypto';
 import { readdirSync, readFileSync, statSync } from 'fs';
 import { join, posix } from 'path';
 import { CloudConfig, type CloudConfigCommand } from './cloud-config';
+import { type ClusterMount, MOUNT_TABLE_PATH, mountScripts, renderMountTable } from './mounts';
 import { renderNodeEnv, type NodeRole } from './node-env';
 import { findPackageRoot } from './package-root';
 
@@ -121,6 +122,11 @@ export interface NodeCloudConfigOptions {
    */
   readonly slurmFiles?: readonly SlurmFile[];
   /**
+   * Cluster file systems this host mounts at boot (the `mounts` step), written as the mount table.
+   * @default none
+   */
+  readonly mounts?: readonly ClusterMount[];
+  /**
    * Packages cloud-init installs before the bootstrap runs.
    * @default none (the bootstrap installs what its steps need)
    */
@@ -160,7 +166,7 @@ const STORAGE_PASS = /^\s*StoragePass\s*=/im;
 
 /** The scripts a node with these options runs (what `fetch` delivery must upload for it). */
 export function nodeScripts(
-  options: Pick<NodeCloudConfigOptions, 'roles' | 'extraScripts' | 'scriptsDir'>,
+  options: Pick<NodeCloudConfigOptions, 'roles' | 'extraScripts' | 'scriptsDir' | 'mounts'>,
 ): BootstrapScript[] {
   const scripts = loadBootstrapScripts(options.scriptsDir);
   if (!scripts.some((s) => s.relativePath === 'bootstrap.sh')) {
@@ -170,7 +176,9 @@ export function nodeScripts(
         `the node runs ${BOOTSTRAP_ENTRYPOINT}, so add it or point scriptsDir at a complete tree.`,
     );
   }
-  return scriptsForRoles(scripts, options.roles, options.extraScripts);
+  // The mount step and the clients of the kinds in the table: a host without mounts carries none of them.
+  const extra = [...(options.extraScripts ?? []), ...mountScripts(options.mounts ?? [])];
+  return scriptsForRoles(scripts, options.roles, [...new Set(extra)]);
 }
 
 /** `sha256sum` output format, which the fetcher checks downloads against. */
@@ -211,6 +219,10 @@ export function buildNodeCloudConfig(options: NodeCloudConfigOptions): CloudConf
     owner: 'root:root',
     permissions: '0600',
   });
+
+  if (options.mounts?.length) {
+    config.addWriteFile({ path: MOUNT_TABLE_PATH, content: renderMountTable(options.mounts), owner: 'root:root', permissions: '0644' });
+  }
 
   for (const [i, file] of (options.slurmFiles ?? []).entries()) {
     const where = `slurmFiles[${i}] (${JSON.stringify(file.name)})`;

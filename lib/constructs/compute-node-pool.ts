@@ -5,7 +5,19 @@ import { Construct } from 'constructs';
 import { efaNetworkInterfaces, efaNodeEnv } from '../aws/efa';
 import { ec2InstanceRole, grantMungeKeyRead, ubuntuAmi } from '../aws/node-identity';
 import { poolHardwareFor } from '../aws/instance-types';
-import { BOOTSTRAP_DIR, BOOTSTRAP_RUNCMD, buildNodeCloudConfig, NODE_ENV_PATH, nodeScripts, renderNodeEnv, renderNodeUserData, SCRIPTS_BUCKET_TAG } from '../cloudinit';
+import {
+  BOOTSTRAP_DIR,
+  BOOTSTRAP_RUNCMD,
+  buildNodeCloudConfig,
+  MOUNT_TABLE_PATH,
+  mountScripts,
+  NODE_ENV_PATH,
+  nodeScripts,
+  renderMountTable,
+  renderNodeEnv,
+  renderNodeUserData,
+  SCRIPTS_BUCKET_TAG,
+} from '../cloudinit';
 import { DEFAULT_DOCKER_HOST, DEFAULT_NODE_IMAGE, DockerNodeContainers, dockerHostProblem, dockerProviderFor, imagePinProblem } from '../docker';
 import { dynamicNodeEnv, NodePoolSpec, poolHostlist, validateNodePool } from '../slurm';
 import {
@@ -18,8 +30,10 @@ import {
   sshPrivateKeyProblem,
   sshUserProblem,
 } from '../ssh';
-import { ConstructPropError, lazyString } from './seam';
-import { SlurmController, tailscaleEnv } from './slurm-controller';
+import { ExporterKind, IScrapeTargets, ScrapeTargetGroup } from '../monitoring/scrape-targets';
+import { FileSystemClientNetwork, HostMounts, IClusterFileSystem, IFileSystemClient } from './cluster-file-system';
+import { ConstructPropError, lazyString, validateAtSynth } from './seam';
+import { MESH_CIDR, SlurmController, tailscaleEnv } from './slurm-controller';
 
 export type { SshHost, SshPlacement } from '../ssh';
 
@@ -113,6 +127,12 @@ export interface ComputeNodePoolProps {
   readonly rootVolumeSizeGiB?: number;
   /** @default the latest Ubuntu 24.04 LTS amd64 AMI */
   readonly amiId?: string;
+  /**
+   * Cluster file systems every node mounts at boot, before slurmd starts (the same as `fs.mountOn(pool)`). Docker
+   * and SSH pools also mount the controller's `sharedDirectory` without being asked.
+   * @default none
+   */
+  readonly mounts?: readonly IClusterFileSystem[];
 }
 
 /**
@@ -120,7 +140,7 @@ export interface ComputeNodePoolProps {
  * whatever the node count. Slurm starts instances from the template through its ResumeProgram (which tags
  * each with its Slurm name) and terminates them through SuspendProgram; `count` nodes are kept up.
  */
-export class ComputeNodePool extends Construct {
+export class ComputeNodePool extends Construct implements IFileSystemClient, IScrapeTargets {
   readonly poolName: string;
   readonly spec: NodePoolSpec;
   /** The AWS pool's launch template; undefined for Docker pools. */
@@ -130,12 +150,19 @@ export class ComputeNodePool extends Construct {
   /** The SSH pool's counted `terraform_data` that bootstraps the hosts; undefined otherwise. */
   readonly sshBootstrap?: SshNodeBootstrap;
   readonly controller: SlurmController;
+  /** EC2 nodes are in the cluster security group; Docker and SSH nodes reach the cluster over the mesh. */
+  readonly fileSystemClientNetwork: FileSystemClientNetwork;
+  private readonly hostMounts = new HostMounts(this);
 
   constructor(scope: Construct, id: string, props: ComputeNodePoolProps) {
     super(scope, id);
     this.controller = props.controller;
     this.poolName = props.name ?? id.toLowerCase();
     const where = this.node.path;
+    const ctlNet = props.controller.network;
+    this.fileSystemClientNetwork = props.docker !== undefined || props.ssh !== undefined
+      ? { kind: 'mesh', cidr: MESH_CIDR }
+      : { kind: 'aws-security-group', securityGroupId: ctlNet.clusterSecurityGroupId, vpcId: ctlNet.vpcId };
 
     for (const field of ['count', 'maxCount', 'minCount'] as const) {
       const v = props[field];
@@ -149,6 +176,7 @@ export class ComputeNodePool extends Construct {
       // VMs with systemd: no runsWithoutSystemd.
       props.controller.addNodePool(this.spec);
       this.sshBootstrap = this.placeOverSsh(props.ssh);
+      this.addInitialMounts(props);
       return;
     }
     if ((props.count === undefined) === (props.maxCount === undefined)) {
@@ -172,6 +200,7 @@ export class ComputeNodePool extends Construct {
       this.spec = this.dockerPoolSpec(props, props.docker);
       props.controller.addNodePool(this.spec, { runsWithoutSystemd: true });
       this.containers = this.placeOnDocker(props.docker);
+      this.addInitialMounts(props);
       return;
     }
     if (props.instanceType === undefined) {
@@ -215,21 +244,23 @@ export class ComputeNodePool extends Construct {
       throw new ConstructPropError(this, 'efa', true, `${instanceType} has no EFA in the instance-type table`,
         'Drop efa, or use an EFA type such as p4d.24xlarge or p5.48xlarge');
     }
-    const config = buildNodeCloudConfig({
+    const env = {
+      CLUSTER_NAME: ctl.clusterName,
+      SLURM_CONTROLLER: ctl.privateIp,
+      MUNGE_KEY_SOURCE: `aws-secretsmanager:${ctl.mungeKeySecretName}`,
+      SLURMD_NODENAME_FROM: 'aws-tag',
+      GPU_COUNT: String(gpus?.count ?? 0),
+      GPU_TYPE: gpus?.type ?? '',
+      ...(efa && info ? efaNodeEnv(info, where) : {}),
+    };
+    // Rendered at synth: file systems may be mounted on the pool after it is made.
+    const renderUserData = () => renderNodeUserData(buildNodeCloudConfig({
       roles: ['compute'],
-      env: {
-        CLUSTER_NAME: ctl.clusterName,
-        SLURM_CONTROLLER: ctl.privateIp,
-        MUNGE_KEY_SOURCE: `aws-secretsmanager:${ctl.mungeKeySecretName}`,
-        SLURMD_NODENAME_FROM: 'aws-tag',
-        GPU_COUNT: String(gpus?.count ?? 0),
-        GPU_TYPE: gpus?.type ?? '',
-        ...(efa && info ? efaNodeEnv(info, where) : {}),
-      },
+      env,
+      mounts: this.hostMounts.mounts,
       extraScripts: ['aws/node-name.sh', ...(efa ? ['aws/efa.sh'] : [])],
       scriptDelivery: { kind: 'fetch', fetcher: 'aws/fetch-bootstrap.sh' },
-    });
-    const userData = renderNodeUserData(config, { target: 'aws', role: `compute pool ${this.poolName}`, where });
+    }), { target: 'aws', role: `compute pool ${this.poolName}`, where });
     ctl.scriptBucket.grantRead(this, 'ScriptsRead', role.id);
 
     // EFA instances must share a cluster placement group (and so one AZ and, here, one subnet).
@@ -244,7 +275,7 @@ export class ComputeNodePool extends Construct {
       description: `Slurm pool ${this.poolName} (${poolHostlist(this.spec)}) of cluster ${ctl.clusterName}`,
       imageId: ami,
       instanceType,
-      userData: userData.base64,
+      userData: lazyString(() => renderUserData().base64),
       iamInstanceProfile: { name: profile.name },
       // With EFA the interfaces carry the groups (a template may not have both).
       vpcSecurityGroupIds: efa ? undefined : [ctl.network.clusterSecurityGroupId, peers],
@@ -283,6 +314,47 @@ export class ComputeNodePool extends Construct {
       placementGroup: placement?.name,
       nodeRoleArn: role.arn,
     });
+    this.addInitialMounts(props);
+    validateAtSynth(this, () => {
+      renderUserData();
+      return [];
+    });
+  }
+
+  /** Mounts `fs` on every node of the pool at boot, before slurmd starts. */
+  addMount(fs: IClusterFileSystem): void {
+    this.hostMounts.add(fs);
+  }
+
+  /**
+   * The pool's exporters: node_exporter on every node, DCGM exporter on GPU nodes. EC2 nodes are found by their
+   * cluster and pool tags; mesh nodes by their mesh names (`<pool>-<i>`, MagicDNS), which no cloud API lists.
+   */
+  scrapeTargets(): ScrapeTargetGroup[] {
+    const exporters: ExporterKind[] = this.spec.gpus ? ['node', 'dcgm'] : ['node'];
+    const labels = { cluster: this.controller.clusterName, role: 'compute', pool: this.poolName };
+    const net = this.fileSystemClientNetwork;
+    return exporters.map((exporter) => net.kind === 'aws-security-group'
+      ? {
+          exporter,
+          discovery: { kind: 'ec2', tags: { 'slurm:cluster': this.controller.clusterName, 'slurm:pool': this.poolName } },
+          reach: { kind: 'aws-security-group', securityGroupId: net.securityGroupId },
+          labels,
+        }
+      : {
+          exporter,
+          discovery: { kind: 'static', hosts: Array.from({ length: this.spec.count ?? 0 }, (_, i) => `${this.poolName}-${i}`) },
+          reach: { kind: 'mesh' },
+          labels,
+        });
+  }
+
+  /** The pool's `mounts` prop (and, on the mesh, the controller's shared directory); and registration as scrape targets. */
+  private addInitialMounts(props: ComputeNodePoolProps): void {
+    const shared = this.controller.sharedDirectory;
+    if (shared && this.fileSystemClientNetwork.kind === 'mesh' && !(props.mounts ?? []).includes(shared)) this.addMount(shared);
+    for (const fs of props.mounts ?? []) this.addMount(fs);
+    this.controller.addScrapeTargets(this);
   }
 
   /** CPUs, memory and GPUs of a pool with no instance-type table (Docker, SSH): all given explicitly. */
@@ -401,7 +473,7 @@ export class ComputeNodePool extends Construct {
 
     const mungeKeyFile = `${DOCKER_SECRETS_DIR}/munge.key`;
     const authKeyFile = `${DOCKER_SECRETS_DIR}/tailscale-authkey`;
-    const scripts = nodeScripts({ roles: ['compute'], extraScripts: ['tailscale.sh', ...sharedDirectoryScripts(ctl)] });
+    const scripts = nodeScripts({ roles: ['compute'], extraScripts: ['tailscale.sh', ...mountScripts('all')] });
     const sharedEnv = this.meshNodeEnv(mesh, mungeKeyFile, authKeyFile);
     return new SshNodeBootstrap(this, 'Bootstrap', {
       hosts,
@@ -411,6 +483,7 @@ export class ComputeNodePool extends Construct {
       files: (index) => [
         ...scripts.map((s) => ({ path: `${BOOTSTRAP_DIR}/${s.relativePath}`, content: s.content, mode: '0755' })),
         { path: NODE_ENV_PATH, content: `${sharedEnv}SLURMD_NODENAME='${this.poolName}-${index}'\n`, mode: '0600' },
+        { path: MOUNT_TABLE_PATH, content: this.mountTable(), mode: '0644' },
         { path: mungeKeyFile, content: ctl.terraformMungeKey(), mode: '0400', secret: true },
         { path: authKeyFile, content: mesh.authKey, mode: '0400', secret: true },
       ],
@@ -459,10 +532,14 @@ export class ComputeNodePool extends Construct {
           MUNGE_KEY_SOURCE: `file:${mungeKeyFile}`,
           ...dynamic,
           ...tailscaleEnv(mesh, `file:${authKeyFile}`),
-          ...sharedDirectoryEnv(ctl),
         },
       });
     });
+  }
+
+  /** The mount table uploaded to Docker and SSH nodes, rendered at synth (empty when the pool mounts nothing). */
+  private mountTable(): string {
+    return lazyString(() => renderMountTable(this.hostMounts.mounts) || '# no cluster file systems\n');
   }
 
   /** Docker and SSH pools: hosts that register themselves (`slurmd -Z`), with the hardware the user gave. */
@@ -518,7 +595,7 @@ export class ComputeNodePool extends Construct {
     }
     const mungeKeyFile = `${DOCKER_SECRETS_DIR}/munge.key`;
     const authKeyFile = `${DOCKER_SECRETS_DIR}/tailscale-authkey`;
-    const scripts = nodeScripts({ roles: ['compute'], extraScripts: ['tailscale.sh', 'container-entrypoint.sh', ...sharedDirectoryScripts(ctl)] });
+    const scripts = nodeScripts({ roles: ['compute'], extraScripts: ['tailscale.sh', 'container-entrypoint.sh', ...mountScripts('all')] });
     const nodeEnv = this.meshNodeEnv(mesh, mungeKeyFile, authKeyFile);
     const gpuCount = this.spec.gpus?.count;
     return new DockerNodeContainers(this, 'Containers', {
@@ -532,21 +609,11 @@ export class ComputeNodePool extends Construct {
       files: [
         ...scripts.map((s) => ({ path: `${BOOTSTRAP_DIR}/${s.relativePath}`, content: s.content, permissions: '0755' })),
         { path: NODE_ENV_PATH, content: nodeEnv, permissions: '0600' },
+        { path: MOUNT_TABLE_PATH, content: this.mountTable(), permissions: '0644' },
         { path: mungeKeyFile, content: ctl.terraformMungeKey(), permissions: '0400' },
         { path: authKeyFile, content: mesh.authKey, permissions: '0400' },
       ],
       labels: { 'slurm.cluster': ctl.clusterName, 'slurm.pool': this.poolName, 'managed-by': 'cdktf-slurm' },
     });
   }
-}
-
-/** node.env entries `nfs-client.sh` reads on a mesh node, when the controller shares a directory. */
-function sharedDirectoryEnv(ctl: SlurmController): Record<string, string> {
-  const path = ctl.sharedDirectoryPath;
-  if (!path || !ctl.tailscale) return {};
-  return { NFS_SERVER: ctl.tailscale.controllerAddress, NFS_REMOTE_PATH: path, NFS_MOUNT_POINT: path };
-}
-
-function sharedDirectoryScripts(ctl: SlurmController): string[] {
-  return ctl.sharedDirectoryPath ? ['nfs-client.sh'] : [];
 }

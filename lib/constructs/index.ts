@@ -1,5 +1,7 @@
 export * from './bastion-vpc';
+export * from './cluster-file-system';
 export * from './compute-node-pool';
+export * from './controller-nfs-share';
 export * from './gpu-partition';
 export * from './login-node';
 export * from './partition';

@@ -4,6 +4,8 @@ import { ec2InstanceRole, grantMungeKeyRead, ubuntuAmi } from '../aws/node-ident
 import { buildNodeCloudConfig, renderNodeUserData, SCRIPTS_BUCKET_TAG } from '../cloudinit';
 import { hostAddress } from '../net/cidr';
 import { renderControllerFiles } from '../slurm';
+import { IScrapeTargets, ScrapeTargetGroup } from '../monitoring/scrape-targets';
+import { FileSystemClientNetwork, HostMounts, IClusterFileSystem, IFileSystemClient } from './cluster-file-system';
 import { ConstructPropError, lazyString, validateAtSynth } from './seam';
 import { SlurmController } from './slurm-controller';
 
@@ -21,6 +23,12 @@ export interface LoginNodeProps {
   readonly amiId?: string;
   /** EC2 key pair for SSH through the bastion. @default none (SSM Session Manager) */
   readonly keyName?: string;
+  /**
+   * Cluster file systems users see on the login node (home, shared data), mounted at boot (the same as
+   * `fs.mountOn(login)`).
+   * @default none
+   */
+  readonly mounts?: readonly IClusterFileSystem[];
 }
 
 /**
@@ -29,14 +37,21 @@ export interface LoginNodeProps {
  * user-data (rendered at synth, so they follow partition changes). In the cluster security group, so srun's
  * port range is reachable from compute nodes; no public address.
  */
-export class LoginNode extends Construct {
+export class LoginNode extends Construct implements IFileSystemClient, IScrapeTargets {
   readonly instance: Instance;
   readonly privateIp: string;
   readonly hostname: string;
+  readonly fileSystemClientNetwork: FileSystemClientNetwork;
+  private readonly hostMounts = new HostMounts(this);
+  private readonly clusterName: string;
+  private readonly securityGroupId: string;
 
   constructor(scope: Construct, id: string, props: LoginNodeProps) {
     super(scope, id);
     const ctl = props.controller;
+    this.clusterName = ctl.clusterName;
+    this.securityGroupId = ctl.network.clusterSecurityGroupId;
+    this.fileSystemClientNetwork = { kind: 'aws-security-group', securityGroupId: this.securityGroupId, vpcId: ctl.network.vpcId };
     if (ctl.tailscale) {
       throw new ConstructPropError(this, 'controller', ctl.node.path, 'a login node in the VPC cannot reach a controller addressed on the mesh',
         'Use a controller without a mesh, or log in on a mesh host');
@@ -79,10 +94,27 @@ export class LoginNode extends Construct {
       userDataBase64: lazyString(() => this.renderUserData(ctl).base64),
       tags: { Name: prefix, 'slurm:cluster': ctl.clusterName, 'slurm:role': 'login', [SCRIPTS_BUCKET_TAG]: ctl.scriptBucket.bucket.bucket },
     });
+    for (const fs of props.mounts ?? []) this.addMount(fs);
+    ctl.addScrapeTargets(this);
     validateAtSynth(this, () => {
       this.renderUserData(ctl);
       return [];
     });
+  }
+
+  /** Mounts `fs` on the login node at boot. */
+  addMount(fs: IClusterFileSystem): void {
+    this.hostMounts.add(fs);
+  }
+
+  /** node_exporter on the login node, at its fixed address. */
+  scrapeTargets(): ScrapeTargetGroup[] {
+    return [{
+      exporter: 'node',
+      discovery: { kind: 'static', hosts: [this.privateIp] },
+      reach: { kind: 'aws-security-group', securityGroupId: this.securityGroupId },
+      labels: { cluster: this.clusterName, role: 'login', node: this.hostname },
+    }];
   }
 
   private renderUserData(ctl: SlurmController) {
@@ -100,6 +132,7 @@ export class LoginNode extends Construct {
       },
       hostname: this.hostname,
       slurmFiles: staged,
+      mounts: this.hostMounts.mounts,
       scriptDelivery: { kind: 'fetch', fetcher: 'aws/fetch-bootstrap.sh' },
     });
     return renderNodeUserData(config, { target: 'aws', role: 'login', where: this.node.path });

@@ -2,7 +2,7 @@
  * The one place the constructs touch cdktf internals beyond resources: lazy values and synth-time validation.
  * cdktf is archived upstream (its community fork is `cdktn`); switching means changing this file.
  */
-import { Lazy } from 'cdktf';
+import { DefaultTokenResolver, Lazy, StringConcat, TerraformStack, Tokenization } from 'cdktf';
 import { IConstruct } from 'constructs';
 
 /** A string Terraform value computed when the stack synthesizes, after every construct has been added. */
@@ -35,4 +35,17 @@ export class ConstructPropError extends Error {
     super(`${scope.node.path}: ${field} = ${JSON.stringify(value)}: ${problem}. ${fix}`);
     this.name = 'ConstructPropError';
   }
+}
+
+/**
+ * The Terraform expression a token stands for (`${var.docker_host}`), stable across synths, unlike the token's
+ * own string, whose number depends on how many tokens were made before it. For names derived from references.
+ */
+export function terraformExpressionOf(scope: IConstruct, value: string): string {
+  const resolved: unknown = Tokenization.resolve(value, {
+    scope: TerraformStack.of(scope),
+    preparing: false,
+    resolver: new DefaultTokenResolver(new StringConcat()),
+  });
+  return typeof resolved === 'string' ? resolved : JSON.stringify(resolved);
 }

@@ -12,7 +12,7 @@ import { dependable, Token } from 'cdktf';
 import { Construct } from 'constructs';
 import { EfaSecurityGroup } from '../aws/efa';
 import { ec2InstanceRole, ubuntuAmi } from '../aws/node-identity';
-import { BootstrapScriptBucket } from '../aws/script-bucket';
+import { awsBootstrapScripts, BootstrapScriptBucket } from '../aws/script-bucket';
 import { buildNodeCloudConfig, loadBootstrapScripts, NodeRole, renderNodeUserData, SCRIPTS_BUCKET_TAG } from '../cloudinit';
 import { hostAddress } from '../net/cidr';
 import {
@@ -26,6 +26,9 @@ import {
   staticNodesHostlist,
   SUPPORTED_SLURM_VERSIONS,
 } from '../slurm';
+import { ExporterKind, IScrapeTargets, ScrapeTargetGroup } from '../monitoring/scrape-targets';
+import { FileSystemClientNetwork, HostMounts, IClusterFileSystem, IFileSystemClient } from './cluster-file-system';
+import { ControllerNfsShare } from './controller-nfs-share';
 import { ConstructPropError, lazyString, validateAtSynth } from './seam';
 
 /** What the controller needs of an AWS network; `BastionVpc` provides it. */
@@ -154,6 +157,11 @@ export interface SlurmControllerProps {
    * @default none (no shared directory)
    */
   readonly sharedDirectory?: SharedDirectory;
+  /**
+   * Cluster file systems the controller mounts at boot, before slurmctld starts (the same as `fs.mountOn(controller)`).
+   * @default none
+   */
+  readonly mounts?: readonly IClusterFileSystem[];
 }
 
 /** An NFS directory the controller shares with the mesh nodes. */
@@ -189,7 +197,7 @@ const AWS_CONTROLLER_SCRIPTS = ['aws/pools-sync.sh', 'aws/pool-env.sh', 'aws/slu
  * instance in a private subnet with a fixed address. Pools and partitions register with it; slurm.conf and
  * the controller's user-data are rendered when the stack synthesizes, from everything registered by then.
  */
-export class SlurmController extends Construct {
+export class SlurmController extends Construct implements IFileSystemClient, IScrapeTargets {
   readonly clusterName: string;
   readonly slurmVersion: SlurmVersion;
   /** Host name slurmctld runs as (`SlurmctldHost`). */
@@ -206,10 +214,13 @@ export class SlurmController extends Construct {
   readonly scriptBucket: BootstrapScriptBucket;
   /** The mesh the controller joins, when `mesh` was given. */
   readonly tailscale?: ResolvedTailscaleMesh;
-  /** Path of the NFS shared directory, when `sharedDirectory` was given; mesh pools mount it there. */
-  readonly sharedDirectoryPath?: string;
+  /** The NFS shared directory, when `sharedDirectory` was given; mesh pools mount it automatically. */
+  readonly sharedDirectory?: ControllerNfsShare;
+  readonly fileSystemClientNetwork: FileSystemClientNetwork;
 
   private readonly pools: NodePoolSpec[] = [];
+  private readonly hostMounts = new HostMounts(this);
+  private readonly monitored: IScrapeTargets[] = [];
   private nodesWithoutSystemd = false;
   private computePeers?: EfaSecurityGroup;
   private readonly partitions: PartitionSpec[] = [];
@@ -222,6 +233,7 @@ export class SlurmController extends Construct {
     super(scope, id);
     this.props = props;
     this.network = props.network;
+    this.fileSystemClientNetwork = { kind: 'aws-security-group', securityGroupId: props.network.clusterSecurityGroupId, vpcId: props.network.vpcId };
     this.clusterName = props.clusterName;
     this.slurmVersion = props.slurmVersion ?? '23.11';
     if (!SUPPORTED_SLURM_VERSIONS.includes(this.slurmVersion)) {
@@ -295,7 +307,11 @@ export class SlurmController extends Construct {
         throw new ConstructPropError(this, 'sharedDirectory.path', path,
           'must be an absolute path of letters, digits, ".", "_" and "-", outside system directories', "Use e.g. '/shared'");
       }
-      this.sharedDirectoryPath = path;
+      this.sharedDirectory = new ControllerNfsShare(this, 'SharedDirectory', {
+        serverAddress: this.tailscale.controllerAddress,
+        path,
+        exportCidr: MESH_CIDR,
+      });
     }
     const accounting = props.accounting ?? 'local';
     if (accounting === 'local') {
@@ -355,7 +371,7 @@ export class SlurmController extends Construct {
       policyArn: 'arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore',
     });
     this.scriptBucket = new BootstrapScriptBucket(this, 'Scripts', { namePrefix: prefix.replace(/_/g, '-') });
-    this.scriptBucket.addScripts(loadBootstrapScripts());
+    this.scriptBucket.addScripts(awsBootstrapScripts(loadBootstrapScripts()));
     this.scriptBucket.grantRead(this, 'ScriptsRead', this.role.id);
 
     const ami = ubuntuAmi(this, props.amiId);
@@ -392,6 +408,8 @@ export class SlurmController extends Construct {
       volumeId: state.id,
       instanceId: this.instance.id,
     });
+
+    for (const fs of props.mounts ?? []) this.addMount(fs);
 
     // Fail synth, before anything is written, when the assembled cluster or its user-data is wrong.
     validateAtSynth(this, () => {
@@ -493,6 +511,31 @@ export class SlurmController extends Construct {
   /** SSM parameter path under which pools publish their launch settings. */
   get poolParameterPrefix(): string {
     return `/cdktf-slurm/${this.clusterName}/pools`;
+  }
+
+  /** Mounts `fs` on the controller at boot, before slurmctld starts. */
+  addMount(fs: IClusterFileSystem): void {
+    this.hostMounts.add(fs);
+  }
+
+  /** Called by pools and login nodes: their hosts become scrape targets of the cluster's monitor. */
+  addScrapeTargets(hosts: IScrapeTargets): void {
+    this.monitored.push(hosts);
+  }
+
+  /**
+   * The controller's own exporters (node, and the Slurm exporter) first, then those of every pool and login node
+   * registered so far; a monitor calls this when the stack synthesizes.
+   */
+  scrapeTargets(): ScrapeTargetGroup[] {
+    const own: ExporterKind[] = ['node', 'slurm'];
+    const mine = own.map((exporter): ScrapeTargetGroup => ({
+      exporter,
+      discovery: { kind: 'static', hosts: [this.privateIp] },
+      reach: { kind: 'aws-security-group', securityGroupId: this.network.clusterSecurityGroupId },
+      labels: { cluster: this.clusterName, role: 'controller' },
+    }));
+    return [...mine, ...this.monitored.flatMap((m) => m.scrapeTargets())];
   }
 
   /** Called by `Partition` / `GpuPartition`. */
@@ -623,8 +666,8 @@ export class SlurmController extends Construct {
       });
       extraScripts.push('tailscale.sh');
     }
-    if (this.sharedDirectoryPath) {
-      Object.assign(env, { NFS_EXPORT_PATH: this.sharedDirectoryPath, NFS_EXPORT_CLIENTS: MESH_CIDR });
+    if (this.sharedDirectory) {
+      Object.assign(env, { NFS_EXPORT_PATH: this.sharedDirectory.mountPoint, NFS_EXPORT_CLIENTS: this.sharedDirectory.exportCidr });
       extraScripts.push('nfs-server.sh');
     }
     if (spec.powerSaving) env.AWS_POOL_PARAMETERS = this.poolParameterPrefix;
@@ -644,6 +687,7 @@ export class SlurmController extends Construct {
       env,
       hostname: CONTROLLER_HOSTNAME,
       slurmFiles: renderControllerFiles(spec),
+      mounts: this.hostMounts.mounts,
       extraScripts,
       scriptDelivery: { kind: 'fetch', fetcher: 'aws/fetch-bootstrap.sh' },
     });

@@ -5,6 +5,7 @@ import { DockerProvider } from '@cdktf/provider-docker/lib/provider';
 import { TerraformStack, Token } from 'cdktf';
 import { IConstruct } from 'constructs';
 import { createHash } from 'crypto';
+import { terraformExpressionOf } from '../constructs/seam';
 
 /** Docker's own default; the Terraform run must then happen on the GPU host itself. */
 export const DEFAULT_DOCKER_HOST = 'unix:///var/run/docker.sock';
@@ -34,7 +35,10 @@ export function dockerProviderFor(scope: IConstruct, host: string): DockerProvid
   }
   const existing = byHost.get(host);
   if (existing) return existing;
-  const digest = createHash('sha256').update(host).digest('hex').slice(0, 8);
+  // A reference is hashed as the Terraform expression it resolves to (`${var.docker_host}`), not as its token
+  // string, whose number shifts whenever another token is made first.
+  const key = Token.isUnresolved(host) ? terraformExpressionOf(scope, host) : host;
+  const digest = createHash('sha256').update(key).digest('hex').slice(0, 8);
   const readable = Token.isUnresolved(host) ? 'var' : host.replace(/^[a-z]+:\/\//, '').replace(/[^A-Za-z0-9]+/g, '_').slice(0, 24);
   const alias = `docker_${readable}_${digest}`.toLowerCase();
   const provider = new DockerProvider(stack, `DockerHost-${digest}`, { alias, host });
