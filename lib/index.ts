@@ -8,3 +8,5 @@ export * from './constructs';
 export * from './docker';
 export * from './ssh';
 export * from './monitoring/scrape-targets';
+export * from './gcp/machine-types';
+export * from './gcp/tcpxo';

@@ -41,6 +41,9 @@ test('the tarball holds compiled JS, declarations and every bootstrap script, an
   expect(files).toContain('dist/lib/index.d.ts');
   expect(files).toContain('bootstrap-scripts/bootstrap.sh');
   expect(files).toContain('bootstrap-scripts/lib/common.sh');
+  // The job templates the stacks ship (users copy them to the login node).
+  expect(files).toContain('templates/gcp-a3mega/run-nccl-tests.sbatch');
+  expect(files).toContain('templates/gcp-a3mega/pytorch_ddp.py');
   expect(files.filter((f) => f.startsWith('__tests__/') || f.endsWith('.test.js'))).toEqual([]);
   expect(files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))).toEqual([]);
 });

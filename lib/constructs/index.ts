@@ -2,6 +2,7 @@ export * from './bastion-vpc';
 export * from './cluster-file-system';
 export * from './compute-node-pool';
 export * from './controller-nfs-share';
+export * from './gcp-cluster-network';
 export * from './gpu-partition';
 export * from './login-node';
 export * from './partition';
