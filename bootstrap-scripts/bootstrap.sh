@@ -52,6 +52,8 @@ if has_role compute; then
   steps+=(gpu)
   # EFA after the GPU check, before slurmd offers the node: NCCL jobs need the profile from the start.
   [[ "${EFA_ENABLED:-0}" == 1 ]] && steps+=(aws/efa)
+  # GPUDirect-TCPXO (GCP A3 Mega): devices, plugin and the RxDM prolog in place before the first job.
+  [[ "${TCPXO_ENABLED:-0}" == 1 ]] && steps+=(gcp/tcpxo)
   # Cluster file systems, mounted before slurmd takes jobs that read them.
   add_mounts
   steps+=(slurmd)

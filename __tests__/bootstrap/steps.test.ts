@@ -99,6 +99,14 @@ describe('bootstrap.sh', () => {
     expect(r.log).toMatch(/steps: packages munge gpu aws\/efa slurmd, on /);
   });
 
+  test('an A3 Mega node sets up TCPXO after the GPU check, then its mounts, before slurmd', () => {
+    fs.writeFileSync(sb.envFile, "CDKTF_SLURM_ROLES='compute'\nMUNGE_KEY_SOURCE='file:/nonexistent'\nTCPXO_ENABLED='1'\n");
+    const table = path.join(sb.dir, 'mounts.tab');
+    fs.writeFileSync(table, 'nfs\tfiler:/home\t/home\t-\t-\n');
+    const r = sb.script('bootstrap.sh', { ...fakeDpkg('22.05.8-4+deb12u3'), CDKTF_SLURM_MOUNT_TABLE: table });
+    expect(r.log).toMatch(/steps: packages munge gpu gcp\/tcpxo mounts slurmd, on /);
+  });
+
   test('an AWS controller with cloud pools syncs their launch settings before slurmctld starts', () => {
     fs.writeFileSync(
       sb.envFile,
