@@ -12,7 +12,13 @@ import { expandHostlist } from '../../lib/slurm';
 import { describeCluster, SlurmTestCluster, waitFor } from './harness';
 
 describeCluster('real Slurm cluster from the library (model → renderers → cloud-init → bootstrap)', () => {
-  const c = new SlurmTestCluster({ id: 'rc', subnet: '10.213.1', restApi: true });
+  // Job hooks as the TCPXO prolog uses them: globs over prolog.d/epilog.d, run at allocation (PrologFlags=Alloc).
+  const c = new SlurmTestCluster({
+    id: 'rc',
+    subnet: '10.213.1',
+    restApi: true,
+    customizeSpec: (spec) => ({ ...spec, prolog: ['/etc/slurm/prolog.d/*'], epilog: ['/etc/slurm/epilog.d/*'], prologFlags: ['Alloc'] }),
+  });
 
   beforeAll(async () => {
     await c.boot();
@@ -56,6 +62,25 @@ describeCluster('real Slurm cluster from the library (model → renderers → cl
   test('srun -N2 hostname runs on exactly the two compute nodes', async () => {
     const out = await c.client('srun -N2 -p debug hostname', 30_000);
     expect(out.trim().split('\n').sort()).toEqual(['rcgpu-0', 'rcgpu-1']);
+  });
+
+  test('job hooks: every prolog.d/epilog.d script runs once per job on each of its nodes; the no-op hook keeps other nodes working', async () => {
+    // A hook on one node only, as a feature's prolog (TCPXO's RxDM) is on its own pool; the other node has just
+    // the library's no-op hook, which must keep the glob matching (an empty glob drains the node).
+    const node = c.cluster.node('rcgpu-0');
+    const hook = (kind: string) =>
+      `printf '#!/bin/sh\\necho "${kind} $SLURM_JOB_ID" >>/var/log/slurm/hooks.log\\n' >/etc/slurm/${kind}.d/50-test.sh && chmod 0755 /etc/slurm/${kind}.d/50-test.sh`;
+    await node.shOk(`${hook('prolog')} && ${hook('epilog')} && rm -f /var/log/slurm/hooks.log`);
+    const out = await c.client(`srun -N2 -p debug sh -c 'echo "$SLURM_JOB_ID $(hostname)"'`, 30_000);
+    const lines = out.trim().split('\n').sort();
+    expect(lines.map((l) => l.split(' ')[1])).toEqual(['rcgpu-0', 'rcgpu-1']);
+    const jobId = lines[0].split(' ')[0];
+    const log = await waitFor(async () => {
+      const r = await node.sh('cat /var/log/slurm/hooks.log 2>/dev/null');
+      return /epilog/.test(r.stdout) ? r.stdout : undefined;
+    }, 20_000, 'the test epilog to run');
+    expect(log.trim().split('\n')).toEqual([`prolog ${jobId}`, `epilog ${jobId}`]);
+    await c.waitNodesIdle(c.computeNames, 20_000);
   });
 
   let gpuJob = 0;
