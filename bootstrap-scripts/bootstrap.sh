@@ -45,6 +45,8 @@ if has_role controller; then
 fi
 # Hosts running slurmd or slurmctld already have the configuration.
 if has_role login && ! has_role compute && ! has_role controller; then
+  # srun loads pyxis on the submit host too, or --container-image is an unknown option.
+  [[ -n "${ENROOT_VERSION:-}" ]] && steps+=(containers/enroot-pyxis)
   add_mounts
   steps+=(login)
 fi
@@ -52,8 +54,12 @@ if has_role compute; then
   steps+=(gpu)
   # EFA after the GPU check, before slurmd offers the node: NCCL jobs need the profile from the start.
   [[ "${EFA_ENABLED:-0}" == 1 ]] && steps+=(aws/efa)
+  # Local NVMe SSDs as one RAID0 scratch (GCP), before anything puts data on it.
+  [[ "${LOCALSSD_RAID:-0}" == 1 ]] && steps+=(gcp/localssd-raid)
   # GPUDirect-TCPXO (GCP A3 Mega): devices, plugin and the RxDM prolog in place before the first job.
   [[ "${TCPXO_ENABLED:-0}" == 1 ]] && steps+=(gcp/tcpxo)
+  # enroot + pyxis: slurmd loads the SPANK plugin when it starts, so it must be in place first.
+  [[ -n "${ENROOT_VERSION:-}" ]] && steps+=(containers/enroot-pyxis)
   # Cluster file systems, mounted before slurmd takes jobs that read them.
   add_mounts
   steps+=(slurmd)

@@ -10,3 +10,4 @@ export * from './ssh';
 export * from './monitoring/scrape-targets';
 export * from './gcp/machine-types';
 export * from './gcp/tcpxo';
+export * from './gcp/vm';

@@ -107,6 +107,13 @@ describe('bootstrap.sh', () => {
     expect(r.log).toMatch(/steps: packages munge gpu gcp\/tcpxo mounts slurmd, on /);
   });
 
+  test('an A3 Mega node with local SSDs and containers: RAID, TCPXO, enroot/pyxis, then slurmd; a login node gets pyxis too', () => {
+    fs.writeFileSync(sb.envFile, "CDKTF_SLURM_ROLES='compute'\nMUNGE_KEY_SOURCE='file:/nonexistent'\nTCPXO_ENABLED='1'\nLOCALSSD_RAID='1'\nENROOT_VERSION='3.5.0'\n");
+    expect(sb.script('bootstrap.sh', fakeDpkg('22.05.8-4+deb12u3')).log).toMatch(/steps: packages munge gpu gcp\/localssd-raid gcp\/tcpxo containers\/enroot-pyxis slurmd, on /);
+    fs.writeFileSync(sb.envFile, "CDKTF_SLURM_ROLES='login'\nMUNGE_KEY_SOURCE='file:/nonexistent'\nENROOT_VERSION='3.5.0'\n");
+    expect(sb.script('bootstrap.sh', fakeDpkg('22.05.8-4+deb12u3')).log).toMatch(/steps: packages munge containers\/enroot-pyxis login, on /);
+  });
+
   test('an AWS controller with cloud pools syncs their launch settings before slurmctld starts', () => {
     fs.writeFileSync(
       sb.envFile,

@@ -9,3 +9,4 @@ export * from './render-slurm-conf';
 export * from './render-gres-conf';
 export * from './render-cgroup-conf';
 export * from './render-slurmdbd-conf';
+export * from './render-plugstack-conf';
