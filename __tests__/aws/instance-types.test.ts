@@ -2,8 +2,8 @@ import {
   EC2_INSTANCE_TYPES,
   instanceTypeInfo,
   poolHardwareFor,
-  realMemoryForMiB,
 } from '../../lib/aws/instance-types';
+import { realMemoryForMiB } from '../../lib/slurm/pool-hardware';
 import { SlurmConfigError } from '../../lib/slurm/errors';
 
 const WHERE = "ComputeNodePool 'gpu'";

@@ -7,7 +7,7 @@ import {
   gcpPoolHardwareFor,
   zoneProblem,
 } from '../../lib/gcp/machine-types';
-import { realMemoryForMiB } from '../../lib/aws/instance-types';
+import { realMemoryForMiB } from '../../lib/slurm/pool-hardware';
 import { SlurmConfigError } from '../../lib/slurm/errors';
 
 const WHERE = "ComputeNodePool 'a3mega'";

@@ -16,8 +16,8 @@
  * A wrong number here becomes a node Slurm drains ("Low RealMemory", GRES count mismatch), so a type is
  * only listed when every field was checked; anything else goes through the explicit-hardware path.
  */
-import { SlurmConfigError, type ConfigIssue } from '../slurm/errors';
 import type { GpuSpec, NodeHardware } from '../slurm/model';
+import { type NodeTypeTable, resolvePoolHardware } from '../slurm/pool-hardware';
 
 /** GPU models in the table, spelled as the lower-case GRES type Slurm uses (`gpu:<type>:<n>`). */
 export type AwsGpuModel = 't4' | 'a10g' | 'l4' | 'a100' | 'h100';
@@ -139,20 +139,6 @@ export function instanceTypeInfo(instanceType: string): InstanceTypeInfo | undef
   return Object.prototype.hasOwnProperty.call(EC2_INSTANCE_TYPES, instanceType) ? EC2_INSTANCE_TYPES[instanceType] : undefined;
 }
 
-/**
- * `RealMemory` for an instance with `memoryMiB` of sold memory: 95% of it, and at least 2 GiB less on
- * instances of 4 GiB and up (half of the memory below that).
- *
- * Why: slurmd reports the kernel's MemTotal, which on EC2 is already 2-4% below the sold size, and Slurm
- * drains a node whose configured RealMemory exceeds what it reports. The 5% covers that plus the OS and
- * daemons; the 2 GiB floor protects small sizes, where 5% is less than the OS needs. ParallelCluster
- * uses the same 95%.
- */
-export function realMemoryForMiB(memoryMiB: number): number {
-  const floor = memoryMiB >= 4 * GIB ? 2 * GIB : Math.floor(memoryMiB / 2);
-  return memoryMiB - Math.max(floor, Math.ceil(memoryMiB * 0.05));
-}
-
 export interface PoolHardwareOptions {
   /** EC2 instance type of every node in the pool, e.g. `g5.12xlarge`. */
   readonly instanceType: string;
@@ -170,7 +156,7 @@ export interface PoolHardwareOptions {
   readonly cpus?: number;
   /**
    * `RealMemory=` in MiB. For a type in the table it may not exceed the sold memory.
-   * @default {@link realMemoryForMiB} of the table's memory; required for types not in the table
+   * @default `realMemoryForMiB` (lib/slurm/pool-hardware) of the table's memory; required for types not in the table
    */
   readonly realMemoryMiB?: number;
   /** Prefix of error messages, e.g. `ComputeNodePool 'gpu'` or a construct path. */
@@ -187,60 +173,18 @@ export interface PoolHardware {
 
 const INSTANCE_TYPE = /^[a-z][a-z0-9-]*\.[a-z0-9-]+$/;
 
-/**
- * The node hardware and GPUs of a pool of `instanceType` nodes: from the table when the type is known
- * (user values may only repeat or lower it), from the user's values otherwise. Throws a
- * {@link SlurmConfigError} naming `where`, the field, the value, the table's value and the fix.
- */
-export function poolHardwareFor(options: PoolHardwareOptions): PoolHardware {
-  const { instanceType, gpus, cpus, realMemoryMiB, where } = options;
-  const issues: ConfigIssue[] = [];
-  const fail = (): never => {
-    throw new SlurmConfigError(issues, where);
-  };
-
-  if (typeof instanceType !== 'string' || !INSTANCE_TYPE.test(instanceType)) {
-    issues.push({
-      field: 'instanceType',
-      value: instanceType,
-      problem: 'is not an EC2 instance type name',
-      fix: 'Use the family.size form in lower case, e.g. "g5.12xlarge" or "m6i.large".',
-    });
-    fail();
-  }
-  checkPositiveInt(issues, 'cpus', cpus);
-  checkPositiveInt(issues, 'realMemoryMiB', realMemoryMiB);
-  if (gpus?.count !== undefined) checkPositiveInt(issues, 'gpus.count', gpus.count);
-  if (gpus?.type !== undefined && !/^[a-z0-9][a-z0-9_.-]{0,63}$/.test(gpus.type)) {
-    issues.push({
-      field: 'gpus.type',
-      value: gpus.type,
-      problem: 'must be a lower-case GRES type token',
-      fix: 'Use the GPU model in lower case, e.g. "a10g", "l4" or "h100".',
-    });
-  }
-  if (issues.length) fail();
-
-  const info = instanceTypeInfo(instanceType);
-  if (info === undefined) return fromUser(options, issues, fail);
-
-  if (cpus !== undefined && cpus > info.vcpus) {
-    issues.push({
-      field: 'cpus',
-      value: cpus,
-      problem: `is more than the ${info.vcpus} vCPUs of ${instanceType}; Slurm would drain every node`,
-      fix: `Leave cpus out (the table gives ${info.vcpus}) or give at most ${info.vcpus}.`,
-    });
-  }
-  if (realMemoryMiB !== undefined && realMemoryMiB > info.memoryMiB) {
-    issues.push({
-      field: 'realMemoryMiB',
-      value: realMemoryMiB,
-      problem: `is more than the ${info.memoryMiB} MiB ${instanceType} has; Slurm would drain every node (Low RealMemory)`,
-      fix: `Leave realMemoryMiB out (the default is ${realMemoryForMiB(info.memoryMiB)} MiB, leaving room for the OS) or give less.`,
-    });
-  }
-  if (gpus !== undefined) {
+/** The EC2 table as the shared pool-hardware rule reads it. */
+const EC2_TABLE: NodeTypeTable<InstanceTypeInfo> = {
+  field: 'instanceType',
+  namePattern: INSTANCE_TYPE,
+  nameProblem: 'is not an EC2 instance type name',
+  nameFix: 'Use the family.size form in lower case, e.g. "g5.12xlarge" or "m6i.large".',
+  lookup: instanceTypeInfo,
+  tableName: 'instance-type table',
+  unit: 'instance',
+  gpuTypeExamples: '"a10g", "l4" or "h100"',
+  unknownGpuExample: '"l40s"',
+  checkGpus: (issues, instanceType, info, gpus) => {
     if (info.gpu === undefined) {
       issues.push({
         field: 'gpus',
@@ -248,66 +192,33 @@ export function poolHardwareFor(options: PoolHardwareOptions): PoolHardware {
         problem: `but ${instanceType} has no GPUs`,
         fix: 'Leave gpus out, or pick a GPU instance type (g4dn, g5, g6, p4d, p5).',
       });
-    } else {
-      if (gpus.type !== undefined && gpus.type !== info.gpu.type) {
-        issues.push({
-          field: 'gpus.type',
-          value: gpus.type,
-          problem: `disagrees with ${instanceType}, whose GPUs are "${info.gpu.type}"`,
-          fix: `Leave gpus.type out or set it to "${info.gpu.type}".`,
-        });
-      }
-      if (gpus.count !== undefined && gpus.count !== info.gpu.count) {
-        issues.push({
-          field: 'gpus.count',
-          value: gpus.count,
-          problem: `disagrees with ${instanceType}, which has ${info.gpu.count} GPU${info.gpu.count === 1 ? '' : 's'}`,
-          fix: `Leave gpus.count out or set it to ${info.gpu.count}; for fewer GPUs per node pick a smaller size.`,
-        });
-      }
+      return;
     }
-  }
-  if (issues.length) fail();
-
-  return {
-    hardware: { cpus: cpus ?? info.vcpus, realMemoryMiB: realMemoryMiB ?? realMemoryForMiB(info.memoryMiB) },
-    ...(info.gpu ? { gpus: { type: info.gpu.type, count: info.gpu.count } } : {}),
-    info,
-  };
-}
-
-function fromUser(options: PoolHardwareOptions, issues: ConfigIssue[], fail: () => never): PoolHardware {
-  const { instanceType, gpus, cpus, realMemoryMiB } = options;
-  const unknown = `${instanceType} is not in the library's instance-type table`;
-  if (cpus === undefined) {
-    issues.push({ field: 'cpus', value: undefined, problem: `is required because ${unknown}`, fix: `Give cpus: the vCPUs of ${instanceType}.` });
-  }
-  if (realMemoryMiB === undefined) {
-    issues.push({
-      field: 'realMemoryMiB',
-      value: undefined,
-      problem: `is required because ${unknown}`,
-      fix: `Give realMemoryMiB, about 95% of ${instanceType}'s memory in MiB (at least 2 GiB below it), or what 'slurmd -C' prints on one.`,
-    });
-  }
-  if (gpus !== undefined) {
-    if (gpus.type === undefined) {
-      issues.push({ field: 'gpus.type', value: undefined, problem: `is required because ${unknown}`, fix: 'Give the GPU model in lower case, e.g. "l40s".' });
+    if (gpus.type !== undefined && gpus.type !== info.gpu.type) {
+      issues.push({
+        field: 'gpus.type',
+        value: gpus.type,
+        problem: `disagrees with ${instanceType}, whose GPUs are "${info.gpu.type}"`,
+        fix: `Leave gpus.type out or set it to "${info.gpu.type}".`,
+      });
     }
-    if (gpus.count === undefined) {
-      issues.push({ field: 'gpus.count', value: undefined, problem: `is required because ${unknown}`, fix: `Give the GPUs per ${instanceType} instance.` });
+    if (gpus.count !== undefined && gpus.count !== info.gpu.count) {
+      issues.push({
+        field: 'gpus.count',
+        value: gpus.count,
+        problem: `disagrees with ${instanceType}, which has ${info.gpu.count} GPU${info.gpu.count === 1 ? '' : 's'}`,
+        fix: `Leave gpus.count out or set it to ${info.gpu.count}; for fewer GPUs per node pick a smaller size.`,
+      });
     }
-  }
-  if (issues.length) fail();
-  return {
-    hardware: { cpus: cpus as number, realMemoryMiB: realMemoryMiB as number },
-    ...(gpus ? { gpus: { type: gpus.type as string, count: gpus.count as number } } : {}),
-  };
-}
+  },
+};
 
-function checkPositiveInt(issues: ConfigIssue[], field: string, value: number | undefined): void {
-  if (value === undefined) return;
-  if (!Number.isSafeInteger(value) || value < 1) {
-    issues.push({ field, value, problem: 'must be a whole number of at least 1', fix: `Give ${field} as a positive integer, or leave it out.` });
-  }
+/**
+ * The node hardware and GPUs of a pool of `instanceType` nodes: from the table when the type is known
+ * (user values may only repeat or lower it), from the user's values otherwise. Throws a
+ * {@link SlurmConfigError} naming `where`, the field, the value, the table's value and the fix.
+ */
+export function poolHardwareFor(options: PoolHardwareOptions): PoolHardware {
+  const { instanceType, ...rest } = options;
+  return resolvePoolHardware(EC2_TABLE, { name: instanceType, ...rest });
 }

@@ -19,12 +19,9 @@
  * A wrong number here becomes a node Slurm drains ("Low RealMemory", GRES count mismatch), so a type is
  * only listed when every field was checked; anything else goes through the explicit-hardware path.
  */
-import { realMemoryForMiB } from '../aws/instance-types';
-import { SlurmConfigError, type ConfigIssue } from '../slurm/errors';
+import type { ConfigIssue } from '../slurm/errors';
 import type { GpuSpec, NodeHardware } from '../slurm/model';
-
-// One RealMemory rule for every cloud (realMemoryForMiB): slurmd reports MemTotal, which is below the sold size on
-// GCP as on EC2, and a node configured above what it reports is drained.
+import { type NodeTypeTable, resolvePoolHardware } from '../slurm/pool-hardware';
 
 /** GPU models in the table, spelled as the lower-case GRES type Slurm uses (`gpu:<type>:<n>`). */
 export type GcpGpuModel = 'h100' | 'a100' | 'l4';
@@ -289,7 +286,7 @@ export interface GcpPoolHardwareOptions {
   readonly cpus?: number;
   /**
    * `RealMemory=` in MiB. For a type in the table it may not exceed the sold memory.
-   * @default {@link realMemoryForMiB} of the table's memory; required for types not in the table
+   * @default `realMemoryForMiB` (lib/slurm/pool-hardware) of the table's memory; required for types not in the table
    */
   readonly realMemoryMiB?: number;
   /** Prefix of error messages, e.g. `ComputeNodePool 'a3mega'` or a construct path. */
@@ -313,62 +310,23 @@ export const GCP_MACHINE_TYPE_NAME = /^[a-z][a-z0-9]*-[a-z0-9-]+$/;
  * {@link SlurmConfigError} naming `where`, the field, the value, the table's value and the fix.
  */
 export function gcpPoolHardwareFor(options: GcpPoolHardwareOptions): GcpPoolHardware {
-  const { machineType, gpus, cpus, realMemoryMiB, where } = options;
-  const issues: ConfigIssue[] = [];
-  const fail = (): never => {
-    throw new SlurmConfigError(issues, where);
-  };
-
-  if (typeof machineType !== 'string' || !GCP_MACHINE_TYPE_NAME.test(machineType)) {
-    issues.push({
-      field: 'machineType',
-      value: machineType,
-      problem: 'is not a Compute Engine machine type name',
-      fix: 'Use the series-shape form in lower case, e.g. "a3-megagpu-8g" or "n2-standard-4".',
-    });
-    fail();
-  }
-  checkPositiveInt(issues, 'cpus', cpus);
-  checkPositiveInt(issues, 'realMemoryMiB', realMemoryMiB);
-  if (gpus?.count !== undefined) checkPositiveInt(issues, 'gpus.count', gpus.count);
-  if (gpus?.type !== undefined && !/^[a-z0-9][a-z0-9_.-]{0,63}$/.test(gpus.type)) {
-    issues.push({
-      field: 'gpus.type',
-      value: gpus.type,
-      problem: 'must be a lower-case GRES type token',
-      fix: 'Use the GPU model in lower case, e.g. "h100", "a100" or "l4".',
-    });
-  }
-  if (issues.length) fail();
-
-  const info = gcpMachineTypeInfo(machineType);
-  if (info === undefined) return fromUser(options, issues, fail);
-
-  if (cpus !== undefined && cpus > info.vcpus) {
-    issues.push({
-      field: 'cpus',
-      value: cpus,
-      problem: `is more than the ${info.vcpus} vCPUs of ${machineType}; Slurm would drain every node`,
-      fix: `Leave cpus out (the table gives ${info.vcpus}) or give at most ${info.vcpus}.`,
-    });
-  }
-  if (realMemoryMiB !== undefined && realMemoryMiB > info.memoryMiB) {
-    issues.push({
-      field: 'realMemoryMiB',
-      value: realMemoryMiB,
-      problem: `is more than the ${info.memoryMiB} MiB ${machineType} has; Slurm would drain every node (Low RealMemory)`,
-      fix: `Leave realMemoryMiB out (the default is ${realMemoryForMiB(info.memoryMiB)} MiB, leaving room for the OS) or give less.`,
-    });
-  }
-  if (gpus !== undefined) checkGpusAgainstTable(issues, info, gpus);
-  if (issues.length) fail();
-
-  return {
-    hardware: { cpus: cpus ?? info.vcpus, realMemoryMiB: realMemoryMiB ?? realMemoryForMiB(info.memoryMiB) },
-    ...(info.gpu ? { gpus: { type: info.gpu.type, count: info.gpu.count } } : {}),
-    info,
-  };
+  const { machineType, ...rest } = options;
+  return resolvePoolHardware(GCE_TABLE, { name: machineType, ...rest });
 }
+
+/** The Compute Engine table as the shared pool-hardware rule reads it. */
+const GCE_TABLE: NodeTypeTable<GcpMachineTypeInfo> = {
+  field: 'machineType',
+  namePattern: GCP_MACHINE_TYPE_NAME,
+  nameProblem: 'is not a Compute Engine machine type name',
+  nameFix: 'Use the series-shape form in lower case, e.g. "a3-megagpu-8g" or "n2-standard-4".',
+  lookup: (name) => gcpMachineTypeInfo(name),
+  tableName: 'GCP machine-type table',
+  unit: 'VM',
+  gpuTypeExamples: '"h100", "a100" or "l4"',
+  unknownGpuExample: '"h200"',
+  checkGpus: (issues, _name, info, gpus) => checkGpusAgainstTable(issues, info, gpus),
+};
 
 function checkGpusAgainstTable(issues: ConfigIssue[], info: GcpMachineTypeInfo, gpus: { readonly type?: string; readonly count?: number }): void {
   const { machineType, gpu } = info;
@@ -403,41 +361,5 @@ function checkGpusAgainstTable(issues: ConfigIssue[], info: GcpMachineTypeInfo, 
       problem: `disagrees with the machine type: ${has}; the GPU count of a GPU machine type is fixed`,
       fix: `Leave gpus.count out or set it to ${gpu.count}; ${other}.`,
     });
-  }
-}
-
-function fromUser(options: GcpPoolHardwareOptions, issues: ConfigIssue[], fail: () => never): GcpPoolHardware {
-  const { machineType, gpus, cpus, realMemoryMiB } = options;
-  const unknown = `${machineType} is not in the library's GCP machine-type table`;
-  if (cpus === undefined) {
-    issues.push({ field: 'cpus', value: undefined, problem: `is required because ${unknown}`, fix: `Give cpus: the vCPUs of ${machineType}.` });
-  }
-  if (realMemoryMiB === undefined) {
-    issues.push({
-      field: 'realMemoryMiB',
-      value: undefined,
-      problem: `is required because ${unknown}`,
-      fix: `Give realMemoryMiB, about 95% of ${machineType}'s memory in MiB (at least 2 GiB below it), or what 'slurmd -C' prints on one.`,
-    });
-  }
-  if (gpus !== undefined) {
-    if (gpus.type === undefined) {
-      issues.push({ field: 'gpus.type', value: undefined, problem: `is required because ${unknown}`, fix: 'Give the GPU model in lower case, e.g. "h200".' });
-    }
-    if (gpus.count === undefined) {
-      issues.push({ field: 'gpus.count', value: undefined, problem: `is required because ${unknown}`, fix: `Give the GPUs per ${machineType} VM.` });
-    }
-  }
-  if (issues.length) fail();
-  return {
-    hardware: { cpus: cpus as number, realMemoryMiB: realMemoryMiB as number },
-    ...(gpus ? { gpus: { type: gpus.type as string, count: gpus.count as number } } : {}),
-  };
-}
-
-function checkPositiveInt(issues: ConfigIssue[], field: string, value: number | undefined): void {
-  if (value === undefined) return;
-  if (!Number.isSafeInteger(value) || value < 1) {
-    issues.push({ field, value, problem: 'must be a whole number of at least 1', fix: `Give ${field} as a positive integer, or leave it out.` });
   }
 }

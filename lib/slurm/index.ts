@@ -10,3 +10,4 @@ export * from './render-gres-conf';
 export * from './render-cgroup-conf';
 export * from './render-slurmdbd-conf';
 export * from './render-plugstack-conf';
+export * from './pool-hardware';
