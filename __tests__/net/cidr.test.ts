@@ -8,6 +8,8 @@ import {
   parseIpv4Cidr,
   subdivide,
   subnetCount,
+  firstOverlap,
+  sshSourceIssue,
 } from '../../lib/net/cidr';
 
 function errorOf(fn: () => unknown): CidrError {
@@ -140,5 +142,31 @@ describe('isPubliclyOpen', () => {
   it('tells IPv6 apart', () => {
     expect(isIpv6Cidr('2001:db8::/32')).toBe(true);
     expect(isIpv6Cidr('10.0.0.0/8')).toBe(false);
+  });
+});
+
+describe('sshSourceIssue and firstOverlap (shared by the AWS and GCP networks)', () => {
+  const issue = (ranges: string[]) => sshSourceIssue(ranges, 'ranges', 'Use your VPN range', 'is IPv6 here');
+  test.each([
+    [['0.0.0.0/0'], 0, /opens SSH to the whole internet/, /Use your VPN range/],
+    [['203.0.113.0/24', '::/0'], 1, /whole internet/, /VPN/],
+    [['2001:db8::/32'], 0, /is IPv6 here/, /IPv4 range/],
+    [['0.0.0.0/1'], 0, /a \/1 admits 2147483648 addresses/, /Use a \/8 or narrower range\. Use your VPN range/],
+    [['10.0.0.1/24'], 0, /./, /10\.0\.0\.0\/24/],
+    [['203.0.113.0/24', '198.51.100.0/24', '203.0.113.0/24'], 2, /repeats ranges\[0\]/, /List each range once/],
+  ])('%p: entry %p is refused', (ranges, index, problem, fix) => {
+    const r = issue(ranges)!;
+    expect(r.index).toBe(index);
+    expect(r.cidr).toBe(ranges[index]);
+    expect(r.problem).toMatch(problem);
+    expect(r.fix).toMatch(fix);
+  });
+  test('narrow, distinct IPv4 ranges pass', () => {
+    expect(issue(['203.0.113.0/24', '10.0.0.0/8'])).toBeUndefined();
+  });
+  test('the first block that overlaps an earlier one is named with it', () => {
+    const blocks = [{ field: 'a', cidr: '10.0.0.0/16' }, { field: 'b', cidr: '10.1.0.0/16' }, { field: 'c', cidr: '10.0.4.0/24' }];
+    expect(firstOverlap(blocks)).toEqual({ block: blocks[2], clash: blocks[0] });
+    expect(firstOverlap(blocks.slice(0, 2))).toBeUndefined();
   });
 });

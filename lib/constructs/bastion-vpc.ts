@@ -27,10 +27,9 @@ import { Construct } from 'constructs';
 import {
   CidrError,
   cidrContains,
-  cidrsOverlap,
-  isIpv6Cidr,
-  isPubliclyOpen,
+  firstOverlap,
   parseIpv4Cidr,
+  sshSourceIssue,
   subdivide,
   subnetCount,
 } from '../net/cidr';
@@ -113,8 +112,6 @@ const SLURMRESTD_PORT = 6820;
 const DEFAULT_SRUN_PORT_RANGE: [number, number] = [60001, 63000];
 const CLOUDWATCH_RETENTION_DAYS = [0, 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827,
   2192, 2557, 2922, 3288, 3653];
-/** Narrower than this, an SSH range is as good as open to the internet (0.0.0.0/1 + 128.0.0.0/1 is a classic). */
-const SSH_MIN_PREFIX = 8;
 const UBUNTU_AMI_PARAMETER = (arch: 'amd64' | 'arm64') =>
   `/aws/service/canonical/ubuntu/server/24.04/stable/current/${arch}/hvm/ebs-gp3/ami-id`;
 
@@ -479,28 +476,17 @@ export class BastionVpc extends Construct {
       ...privateCidrs.map((c, i) => ({ field: `privateSubnetCidrs[${i}]`, cidr: c })),
       ...publicCidrs.map((c, i) => ({ field: `publicSubnetCidrs[${i}]`, cidr: c })),
     ];
-    all.forEach((b, j) => {
-      const clash = all.slice(0, j).find((a) => cidrsOverlap(a.cidr, b.cidr));
-      if (clash) {
-        fail(b.field, b.cidr, `overlaps ${clash.field} (${clash.cidr})`, 'Give every subnet its own block');
-      }
-    });
+    const overlap = firstOverlap(all);
+    if (overlap) {
+      fail(overlap.block.field, overlap.block.cidr, `overlaps ${overlap.clash.field} (${overlap.clash.cidr})`, 'Give every subnet its own block');
+    }
 
     const sshCidrs = props.sshAllowedCidrs ?? [];
     if (!Array.isArray(sshCidrs)) fail('sshAllowedCidrs', sshCidrs, 'must be a list of CIDRs', "Use e.g. ['203.0.113.0/24']");
     const fixOpen = "Give your office or VPN range, e.g. ['203.0.113.0/24'], or use bastionAccess 'ssm' (no inbound SSH)";
-    sshCidrs.forEach((c, i) => {
-      const field = `sshAllowedCidrs[${i}]`;
-      literal(field, c);
-      if (isPubliclyOpen(c)) fail(field, c, 'opens SSH to the whole internet', fixOpen);
-      if (isIpv6Cidr(c)) fail(field, c, 'is IPv6, but this VPC has no IPv6', 'Give the IPv4 range you connect from');
-      const block = parse(field, c);
-      if (block.prefixLength < SSH_MIN_PREFIX) {
-        fail(field, c, `a /${block.prefixLength} admits ${block.size} addresses, as good as the whole internet`,
-          `Use a /${SSH_MIN_PREFIX} or narrower range. ${fixOpen}`);
-      }
-      if (sshCidrs.indexOf(c) !== i) fail(field, c, `repeats sshAllowedCidrs[${sshCidrs.indexOf(c)}]`, 'List each range once');
-    });
+    sshCidrs.forEach((c, i) => literal(`sshAllowedCidrs[${i}]`, c));
+    const sshIssue = sshSourceIssue(sshCidrs, 'sshAllowedCidrs', fixOpen, 'is IPv6, but this VPC has no IPv6');
+    if (sshIssue) fail(`sshAllowedCidrs[${sshIssue.index}]`, sshIssue.cidr, sshIssue.problem, sshIssue.fix);
 
     const access = props.bastionAccess ?? (sshCidrs.length > 0 ? 'ssh' : 'ssm');
     if (access !== 'ssh' && access !== 'ssm') fail('bastionAccess', access, "must be 'ssh' or 'ssm'", "Use 'ssm' unless you need plain SSH");

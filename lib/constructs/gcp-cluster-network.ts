@@ -8,9 +8,9 @@ import { Construct } from 'constructs';
 import {
   CidrError,
   cidrsOverlap,
-  isIpv6Cidr,
-  isPubliclyOpen,
+  firstOverlap,
   parseIpv4Cidr,
+  sshSourceIssue,
   subdivide,
   subnetCount,
 } from '../net/cidr';
@@ -110,8 +110,6 @@ const MTU_RANGE = { min: 1300, max: 8896 } as const; // GCP VPC limits
 const MAX_GPU_NETWORKS = 8; // A3 Mega's 8 data NICs
 /** GCP accepts /29 as the smallest primary range; wider than /8 is never what a cluster means. */
 const SUBNET_PREFIX_RANGE = { min: 8, max: 29 } as const;
-/** Narrower than this, an SSH range is as good as open to the internet (same bound as BastionVpc). */
-const SSH_MIN_PREFIX = 8;
 /** GCP resource names and network tags: RFC 1035 labels of at most 63 characters. */
 const GCP_NAME_MAX = 63;
 const NAME_PREFIX_PATTERN = /^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$/;
@@ -367,10 +365,10 @@ export class GcpClusterNetwork extends Construct implements IGcpClusterNetwork {
       }
       gpuCidrs = given.map((c, i) => subnetRange(`gpuNetworkCidrs[${i}]`, c));
       const all = [{ field: 'systemCidr', cidr: systemCidr }, ...gpuCidrs.map((c, i) => ({ field: `gpuNetworkCidrs[${i}]`, cidr: c }))];
-      all.forEach((b, j) => {
-        const clash = all.slice(0, j).find((a) => cidrsOverlap(a.cidr, b.cidr));
-        if (clash) fail(b.field, b.cidr, `overlaps ${clash.field} (${clash.cidr})`, 'Give every subnet its own block');
-      });
+      const overlap = firstOverlap(all);
+      if (overlap) {
+        fail(overlap.block.field, overlap.block.cidr, `overlaps ${overlap.clash.field} (${overlap.clash.cidr})`, 'Give every subnet its own block');
+      }
     } else {
       const supernetText = props.gpuNetworkSupernet ?? DEFAULT_GPU_SUPERNET;
       const supernet = parse('gpuNetworkSupernet', supernetText);
@@ -393,16 +391,10 @@ export class GcpClusterNetwork extends Construct implements IGcpClusterNetwork {
     if (!Array.isArray(sshRanges)) fail('sshSourceRanges', sshRanges, 'must be a list of CIDRs', "Use e.g. ['203.0.113.0/24']");
     const fixOpen = "Give your office or VPN range, e.g. ['203.0.113.0/24'], or leave sshSourceRanges out and SSH through IAP";
     sshRanges.forEach((c, i) => {
-      const field = `sshSourceRanges[${i}]`;
-      if (isPubliclyOpen(c)) fail(field, c, 'opens SSH to the whole internet', fixOpen);
-      if (isIpv6Cidr(c)) fail(field, c, 'is IPv6, but these subnets are IPv4 only', 'Give the IPv4 range you connect from');
-      const block = parse(field, c);
-      if (block.prefixLength < SSH_MIN_PREFIX) {
-        fail(field, c, `a /${block.prefixLength} admits ${block.size} addresses, as good as the whole internet`,
-          `Use a /${SSH_MIN_PREFIX} or narrower range. ${fixOpen}`);
-      }
-      if (sshRanges.indexOf(c) !== i) fail(field, c, `repeats sshSourceRanges[${sshRanges.indexOf(c)}]`, 'List each range once');
+      if (isReference(c)) fail(`sshSourceRanges[${i}]`, c, 'is a Terraform reference, but the layout is computed at synth', 'Give a literal CIDR');
     });
+    const sshIssue = sshSourceIssue(sshRanges, 'sshSourceRanges', fixOpen, 'is IPv6, but these subnets are IPv4 only');
+    if (sshIssue) fail(`sshSourceRanges[${sshIssue.index}]`, sshIssue.cidr, sshIssue.problem, sshIssue.fix);
 
     const flowLogs = props.flowLogs ?? true;
     if (typeof flowLogs !== 'boolean') fail('flowLogs', flowLogs, 'must be true or false', 'Leave it out to keep flow logs on');

@@ -136,3 +136,51 @@ export function isPubliclyOpen(cidr: string): boolean {
 export function isIpv6Cidr(cidr: string): boolean {
   return typeof cidr === 'string' && ipaddr.IPv6.isValidCIDR(cidr.trim());
 }
+
+/** Wider than this, an SSH source range is as good as the whole internet (0.0.0.0/1 + 128.0.0.0/1 is a classic). */
+export const SSH_MIN_PREFIX = 8;
+
+/** What is wrong with one entry of a list of ranges. */
+export interface CidrListIssue {
+  readonly index: number;
+  readonly cidr: string;
+  readonly problem: string;
+  readonly fix: string;
+}
+
+/**
+ * The first problem of a list of SSH source ranges, or undefined: the whole internet (IPv4 or IPv6), IPv6 at all,
+ * malformed, wider than /{@link SSH_MIN_PREFIX}, or repeated.
+ * @param listName the prop, for "repeats <listName>[i]"
+ * @param openFix the network's advice for a range that is too open
+ * @param ipv6Problem why this network refuses IPv6
+ */
+export function sshSourceIssue(ranges: readonly string[], listName: string, openFix: string, ipv6Problem: string): CidrListIssue | undefined {
+  for (const [index, cidr] of ranges.entries()) {
+    const issue = (problem: string, fix: string): CidrListIssue => ({ index, cidr, problem, fix });
+    if (isPubliclyOpen(cidr)) return issue('opens SSH to the whole internet', openFix);
+    if (isIpv6Cidr(cidr)) return issue(ipv6Problem, 'Give the IPv4 range you connect from');
+    let block: Ipv4Block;
+    try {
+      block = parseIpv4Cidr(cidr);
+    } catch (e) {
+      if (e instanceof CidrError) return issue(e.problem, e.fix);
+      throw e;
+    }
+    if (block.prefixLength < SSH_MIN_PREFIX) {
+      return issue(`a /${block.prefixLength} admits ${block.size} addresses, as good as the whole internet`,
+        `Use a /${SSH_MIN_PREFIX} or narrower range. ${openFix}`);
+    }
+    if (ranges.indexOf(cidr) !== index) return issue(`repeats ${listName}[${ranges.indexOf(cidr)}]`, 'List each range once');
+  }
+  return undefined;
+}
+
+/** A block that overlaps an earlier one of the list, with the earlier one; undefined when all are disjoint. */
+export function firstOverlap<B extends { readonly field: string; readonly cidr: string }>(blocks: readonly B[]): { block: B; clash: B } | undefined {
+  for (const [j, block] of blocks.entries()) {
+    const clash = blocks.slice(0, j).find((a) => cidrsOverlap(a.cidr, block.cidr));
+    if (clash) return { block, clash };
+  }
+  return undefined;
+}
