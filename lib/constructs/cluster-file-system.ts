@@ -59,7 +59,8 @@ export class HostMounts {
       throw new Error(`${this.client.node.path}: mounts: ${fs.node.path} is already mounted here (at ${fs.mountPoint}); mount each file system once`);
     }
     const mount = fs.connectClient(this.client);
-    const problems = mountProblems([...this.entries, mount]).filter((p) => p.startsWith(`${mount.origin}:`));
+    // The earlier entries passed this check together, so every problem found now is the new mount's.
+    const problems = mountProblems([...this.entries, mount]);
     if (problems.length > 0) throw new Error(problems.map((p) => `${this.client.node.path}: ${p}`).join('\n'));
     this.connected.add(fs);
     this.entries.push(mount);

@@ -176,7 +176,7 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
       // VMs with systemd: no runsWithoutSystemd.
       props.controller.addNodePool(this.spec);
       this.sshBootstrap = this.placeOverSsh(props.ssh);
-      this.addInitialMounts(props);
+      this.joinCluster(props);
       return;
     }
     if ((props.count === undefined) === (props.maxCount === undefined)) {
@@ -200,7 +200,7 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
       this.spec = this.dockerPoolSpec(props, props.docker);
       props.controller.addNodePool(this.spec, { runsWithoutSystemd: true });
       this.containers = this.placeOnDocker(props.docker);
-      this.addInitialMounts(props);
+      this.joinCluster(props);
       return;
     }
     if (props.instanceType === undefined) {
@@ -314,7 +314,7 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
       placementGroup: placement?.name,
       nodeRoleArn: role.arn,
     });
-    this.addInitialMounts(props);
+    this.joinCluster(props);
     validateAtSynth(this, () => {
       renderUserData();
       return [];
@@ -349,8 +349,11 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
         });
   }
 
-  /** The pool's `mounts` prop (and, on the mesh, the controller's shared directory); and registration as scrape targets. */
-  private addInitialMounts(props: ComputeNodePoolProps): void {
+  /**
+   * Last step of every placement: the pool's `mounts` (and, on the mesh, the controller's shared directory), and
+   * its nodes as scrape targets of the cluster.
+   */
+  private joinCluster(props: ComputeNodePoolProps): void {
     const shared = this.controller.sharedDirectory;
     if (shared && this.fileSystemClientNetwork.kind === 'mesh' && !(props.mounts ?? []).includes(shared)) this.addMount(shared);
     for (const fs of props.mounts ?? []) this.addMount(fs);
