@@ -22,9 +22,8 @@ done
 # GPU devices checked before slurmd reports them. Login nodes need only munge and the client tools.
 steps=(packages)
 # The mount table's file systems, once, just before the host's Slurm daemon (or the login setup) starts.
-mount_table=${CDKTF_SLURM_MOUNT_TABLE:-/etc/cdktf-slurm/mounts.tab}
 add_mounts() {
-  [[ -s "$mount_table" && " ${steps[*]} " != *" mounts "* ]] && steps+=(mounts)
+  [[ -s "$CDKTF_SLURM_MOUNT_TABLE" && " ${steps[*]} " != *" mounts "* ]] && steps+=(mounts)
   return 0
 }
 # Mesh first: on hybrid nodes slurmd reaches the controller (and munge's peers) only over the mesh.

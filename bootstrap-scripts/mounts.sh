@@ -4,14 +4,14 @@
 # '-', secret reference or '-') and hand each line to its kind's client script, which installs the client,
 # writes the fstab line and mounts with retries. Lines are checked before anything is mounted, so a bad table
 # changes nothing. Re-running is safe: each client leaves an existing, identical mount alone.
-# Inputs: CDKTF_SLURM_MOUNT_TABLE (default /etc/cdktf-slurm/mounts.tab).
+# Inputs: CDKTF_SLURM_MOUNT_TABLE (common.sh's default /etc/cdktf-slurm/mounts.tab).
 set -euo pipefail
 here="$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")"
 # shellcheck source-path=SCRIPTDIR source=lib/common.sh
 source "$here/lib/common.sh"
 
 load_node_env
-table=${CDKTF_SLURM_MOUNT_TABLE:-/etc/cdktf-slurm/mounts.tab}
+table=$CDKTF_SLURM_MOUNT_TABLE
 if [[ ! -s "$table" ]]; then
   log "no mount table at $table: nothing to mount"
   exit 0

@@ -3,7 +3,6 @@
 # cgroup.conf from slurmctld) or as a dynamic node (-Z, registers itself), and wait until the node
 # has registered (a warning, not a failure, on timeout: the controller may come up later).
 # Inputs: SLURM_CONTROLLER, SLURMD_MODE (configless|dynamic), SLURMD_DYNAMIC_CONF, SLURMD_NODENAME.
-# Test override: SLURM_HOOKS_DIR (default /etc/slurm), where prolog.d/ and epilog.d/ are kept.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib/common.sh
 source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib/common.sh"
@@ -38,13 +37,12 @@ ensure_dir /var/spool/slurmd root:root 0755
 # Job hooks: a cluster with Prolog=/etc/slurm/prolog.d/* (Epilog likewise) runs every script there. A glob that
 # matches nothing counts as a failed prolog and drains the node, so every compute node has one no-op hook;
 # features (TCPXO's RxDM) add their own beside it.
-hooks_root=${SLURM_HOOKS_DIR:-/etc/slurm}
 hook_work=""
 make_tmpdir hook_work
 printf '#!/bin/sh\n# Keeps the job-hook glob of slurm.conf matching on every node (cdktf-slurm). Does nothing.\nexit 0\n' >"$hook_work/noop"
 for kind in prolog epilog; do
-  ensure_dir "$hooks_root/$kind.d" root:root 0755
-  install_if_changed "$hook_work/noop" "$hooks_root/$kind.d/00-cdktf-slurm.sh" root:root 0755
+  ensure_dir "$SLURM_CONF_DIR/$kind.d" root:root 0755
+  install_if_changed "$hook_work/noop" "$SLURM_CONF_DIR/$kind.d/00-cdktf-slurm.sh" root:root 0755
 done
 
 # Record the arguments so a re-run can tell whether slurmd must be restarted to pick up new ones.
