@@ -1,8 +1,6 @@
 import { App } from 'cdktf';
-import { AwsGpuStack } from './stacks/aws-gpu';
-import { HybridGpuStack } from './stacks/hybrid-gpu';
+import { SHIPPED_STACKS } from './stacks/shipped';
 
 const app = new App();
-new AwsGpuStack(app, 'aws-gpu');
-new HybridGpuStack(app, 'hybrid-gpu');
+for (const [name, make] of Object.entries(SHIPPED_STACKS)) make(app, name);
 app.synth();

@@ -16,6 +16,10 @@ import { GpuPartition } from '../../lib/constructs/gpu-partition';
 import { SlurmController } from '../../lib/constructs/slurm-controller';
 import { nodeScripts } from '../../lib/cloudinit';
 import { sshAddressProblem } from '../../lib/ssh';
+import { interpolations, terraformLiteralValue } from '../terraform/template-strings';
+
+/** A file's content as Terraform hands it over: references stay, literal text is unescaped. */
+const readAsTerraform = (s: string): string => (interpolations(s).length > 0 ? s : terraformLiteralValue(s));
 
 type Json = Record<string, any>;
 
@@ -116,7 +120,8 @@ describe('SSH pool: the synthesized plan', () => {
   const placed = new Map<string, { mode: string; content: string }>();
   for (const line of install.inline as string[]) {
     const m = /^sudo -n install -D -o root -g root -m (0[0-7]{3}) '\/tmp\/cdktf-slurm-stage-cloud\/(\d+)' '([^']+)'$/.exec(line);
-    if (m) placed.set(m[3], { mode: m[1], content: files[Number(m[2])].content });
+    // As Terraform reads it: literal `${` and `%{` are written doubled.
+    if (m) placed.set(m[3], { mode: m[1], content: readAsTerraform(files[Number(m[2])].content) });
   }
 
   test('every upload is installed exactly once, root-owned, with its mode; secrets 0400 in a 0700 directory', () => {

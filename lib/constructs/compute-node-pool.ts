@@ -32,7 +32,7 @@ import {
 } from '../ssh';
 import { ExporterKind, IScrapeTargets, ScrapeTargetGroup } from '../monitoring/scrape-targets';
 import { FileSystemClientNetwork, HostMounts, IClusterFileSystem, IFileSystemClient } from './cluster-file-system';
-import { ConstructPropError, lazyString, validateAtSynth } from './seam';
+import { ConstructPropError, lazyString, terraformLiteral, validateAtSynth } from './seam';
 import { MESH_CIDR, SlurmController, tailscaleEnv } from './slurm-controller';
 
 export type { SshHost, SshPlacement } from '../ssh';
@@ -527,7 +527,7 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
     const ctl = this.controller;
     return lazyString(() => {
       const { SLURMD_NODENAME: _perHost, ...dynamic } = dynamicNodeEnv(ctl.clusterSpec(), this.poolName, 0);
-      return renderNodeEnv({
+      return terraformLiteral(renderNodeEnv({
         roles: ['compute'],
         env: {
           CLUSTER_NAME: ctl.clusterName,
@@ -536,13 +536,13 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
           ...dynamic,
           ...tailscaleEnv(mesh, `file:${authKeyFile}`),
         },
-      });
+      }));
     });
   }
 
   /** The mount table uploaded to Docker and SSH nodes, rendered at synth (empty when the pool mounts nothing). */
   private mountTable(): string {
-    return lazyString(() => renderMountTable(this.hostMounts.mounts) || '# no cluster file systems\n');
+    return lazyString(() => terraformLiteral(renderMountTable(this.hostMounts.mounts) || '# no cluster file systems\n'));
   }
 
   /** Docker and SSH pools: hosts that register themselves (`slurmd -Z`), with the hardware the user gave. */

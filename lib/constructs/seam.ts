@@ -11,6 +11,16 @@ export function lazyString(produce: () => string): string {
 }
 
 /**
+ * Literal text (a script, node.env) as a Terraform string value. Terraform reads `${` and `%{` in any string as
+ * the start of a template expression (`"${BASH_SOURCE[0]}"` fails validation, `-w '%{http_code}'` is a directive),
+ * so literal ones are doubled; the markers of cdktf tokens inside the text are left for cdktf to resolve. Apply
+ * it exactly once, where literal text becomes a resource argument: for a lazy value, inside its producer.
+ */
+export function terraformLiteral(text: string): string {
+  return text.replace(/\$\{(?!TfToken\[)/g, () => '$${').replace(/%\{/g, () => '%%{');
+}
+
+/**
  * Runs `check` when the stack synthesizes, before anything is written; each returned message (or a thrown
  * error's message) fails synth, prefixed by cdktf with the construct path.
  */

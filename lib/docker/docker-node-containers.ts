@@ -3,6 +3,7 @@ import { Image } from '@cdktf/provider-docker/lib/image';
 import { DockerProvider } from '@cdktf/provider-docker/lib/provider';
 import { Fn, Op, TerraformCount, Token } from 'cdktf';
 import { Construct } from 'constructs';
+import { terraformLiteral } from '../constructs/seam';
 
 /** A file the provider writes into each container before it starts (`upload` block). */
 export interface ContainerFile {
@@ -83,7 +84,8 @@ export class DockerNodeContainers extends Construct {
       capabilities: { add: ['NET_ADMIN', 'SYS_ADMIN'] },
       cgroupnsMode: 'private',
       securityOpts: ['apparmor=unconfined'],
-      upload: props.files.map((f) => ({ file: f.path, content: f.content, permissions: f.permissions })),
+      // Scripts are full of `${…}`, which Terraform would read as interpolation.
+      upload: props.files.map((f) => ({ file: f.path, content: terraformLiteral(f.content), permissions: f.permissions })),
       labels: Object.entries(props.labels ?? {}).map(([label, value]) => ({ label, value })),
     });
   }

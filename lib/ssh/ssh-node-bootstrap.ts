@@ -2,7 +2,7 @@ import { DataResource, DefaultTokenResolver, Fn, FileProvisioner, RemoteExecProv
 import { Construct } from 'constructs';
 import { createHash } from 'crypto';
 import { shellSingleQuote } from '../cloudinit/node-env';
-import { lazyString } from '../constructs/seam';
+import { lazyString, terraformLiteral } from '../constructs/seam';
 
 /** A file installed on every host (as root), uploaded through the SSH user's private staging directory. */
 export interface SshUploadFile {
@@ -111,7 +111,8 @@ export class SshNodeBootstrap extends Construct {
       type: 'remote-exec',
       inline: ['set -eu', 'umask 077', `rm -rf ${q(stage)}`, `mkdir -m 0700 ${q(stage)}`],
     };
-    const uploads: FileProvisioner[] = files.map((f, i) => ({ type: 'file', content: f.content, destination: staged(i) }));
+    // Scripts are full of `${…}`, which Terraform would read as interpolation.
+    const uploads: FileProvisioner[] = files.map((f, i) => ({ type: 'file', content: terraformLiteral(f.content), destination: staged(i) }));
     const install: RemoteExecProvisioner = {
       type: 'remote-exec',
       inline: [
