@@ -194,8 +194,26 @@ describe('buildNodeCloudConfig', () => {
     const withPass = { ...base(), slurmFiles: [{ name: 'slurmdbd.conf', content: 'DbdHost=x\n  StoragePass = hunter2\n' }] };
     expect(() => buildNodeCloudConfig(withPass)).toThrow(/slurmFiles\[0\] \("slurmdbd.conf"\): contains StoragePass.*DB_PASSWORD_SOURCE/);
     expect(() => buildNodeCloudConfig({ ...base(), slurmFiles: [{ name: '../slurm.conf', content: '' }] })).toThrow(
-      /slurmFiles\[0\] \("..\/slurm.conf"\): name must be a plain file name/,
+      /slurmFiles\[0\] \("..\/slurm.conf"\): name must be a file name/,
     );
+  });
+
+  it('stages drop-in Slurm files and extra node files where the steps read them, and refuses paths it owns', () => {
+    const config = buildNodeCloudConfig({
+      ...base(),
+      slurmFiles: [{ name: 'plugstack.conf.d/pyxis.conf', content: 'required /usr/local/lib/slurm/spank_pyxis.so\n' }],
+      files: [{ path: '/etc/profile.d/nccl-tcpxo.sh', content: 'export NCCL_X=1\n' }, { path: '/etc/cdktf-slurm/enroot.conf', content: 'A b\n', permissions: '0600' }],
+    });
+    const written = new Map((parse(config.render()).write_files as { path: string; content: string; permissions: string }[]).map((f) => [f.path, f]));
+    expect(written.get('/etc/cdktf-slurm/slurm/plugstack.conf.d/pyxis.conf')?.content).toBe('required /usr/local/lib/slurm/spank_pyxis.so\n');
+    expect(written.get('/etc/profile.d/nccl-tcpxo.sh')).toMatchObject({ content: 'export NCCL_X=1\n', permissions: '0644' });
+    expect(written.get('/etc/cdktf-slurm/enroot.conf')).toMatchObject({ permissions: '0600' });
+    for (const path of ['/etc/cdktf-slurm/node.env', '/opt/cdktf-slurm/bootstrap/x.sh', '/etc/cdktf-slurm/slurm/slurm.conf']) {
+      expect(() => buildNodeCloudConfig({ ...base(), files: [{ path, content: '' }] })).toThrow(/the library writes that path itself/);
+    }
+    expect(() => buildNodeCloudConfig({ ...base(), files: [{ path: 'etc/x', content: '' }] })).toThrow(/path must be absolute/);
+    expect(() => buildNodeCloudConfig({ ...base(), files: [{ path: '/etc/x', content: '', permissions: '644' }] })).toThrow(/octal mode/);
+    expect(() => buildNodeCloudConfig({ ...base(), slurmFiles: [{ name: 'a/b/c.conf', content: '' }] })).toThrow(/name must be a file name/);
   });
 
   it('refuses a scripts tree without bootstrap.sh', () => {

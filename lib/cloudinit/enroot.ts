@@ -6,7 +6,8 @@
  * enroot reads enroot.conf as `KEY value` lines and expands each value with the shell for the user running it,
  * so one file gives every user their own directories (`${UID}`, `$(id -u)`, `$(id -g)`).
  */
-import { PYXIS_DEFAULT_VERSION } from '../slurm/render-plugstack-conf';
+import { PYXIS_DEFAULT_VERSION, renderPlugstackConf, renderPyxisConf } from '../slurm/render-plugstack-conf';
+import type { NodeFile, SlurmFile } from './node-bootstrap';
 
 /**
  * enroot release installed from NVIDIA's GitHub .debs. 3.5.0 is the first whose .deb ships the AppArmor profile
@@ -177,7 +178,16 @@ export function renderEnrootConf(settings: EnrootSettings = {}, where = 'EnrootS
  * node.env variables for enroot-pyxis.sh: ENROOT_VERSION, PYXIS_VERSION, LOCAL_SCRATCH and the checksums given
  * (ENROOT_SHA256_AMD64, ENROOT_CAPS_SHA256_AMD64, ENROOT_SHA256_ARM64, ENROOT_CAPS_SHA256_ARM64, PYXIS_SHA256).
  */
-export function enrootNodeEnv(settings: EnrootSettings = {}, where = 'EnrootSettings'): Record<string, string> {
+export interface EnrootNodeEnvOptions {
+  /**
+   * Says whether a checksum is a value the deployment tool fills in later (a Terraform variable reference, for
+   * user-data that is a Terraform string): such values are written as given and checked by their variable.
+   * @default none: every checksum must be a literal SHA-256
+   */
+  readonly isDeferred?: (value: string) => boolean;
+}
+
+export function enrootNodeEnv(settings: EnrootSettings = {}, where = 'EnrootSettings', options: EnrootNodeEnvOptions = {}): Record<string, string> {
   const env: Record<string, string> = {
     ENROOT_VERSION: releaseOf(settings.version, ENROOT_DEFAULT_VERSION, where, 'version'),
     PYXIS_VERSION: releaseOf(settings.pyxisVersion, PYXIS_DEFAULT_VERSION, where, 'pyxisVersion'),
@@ -185,6 +195,7 @@ export function enrootNodeEnv(settings: EnrootSettings = {}, where = 'EnrootSett
   };
   enrootPaths(settings, where);
   const sums = settings.checksums ?? {};
+  const deferred = new Set<string>();
   const vars: ReadonlyArray<readonly [keyof EnrootChecksums, string]> = [
     ['enrootAmd64', 'ENROOT_SHA256_AMD64'],
     ['enrootCapsAmd64', 'ENROOT_CAPS_SHA256_AMD64'],
@@ -195,6 +206,11 @@ export function enrootNodeEnv(settings: EnrootSettings = {}, where = 'EnrootSett
   for (const [field, name] of vars) {
     const sum = sums[field];
     if (sum === undefined) continue;
+    if (typeof sum === 'string' && options.isDeferred?.(sum)) {
+      deferred.add(name);
+      env[name] = sum;
+      continue;
+    }
     if (typeof sum !== 'string' || !SHA256.test(sum)) {
       throw new Error(
         `${where}: enroot.checksums.${field} = ${JSON.stringify(sum)}: not a SHA-256 sum. Give the 64 lower-case hex ` +
@@ -204,7 +220,7 @@ export function enrootNodeEnv(settings: EnrootSettings = {}, where = 'EnrootSett
     env[name] = sum;
   }
   for (const [name, value] of Object.entries(env)) {
-    if (!PLAIN_VALUE.test(value)) {
+    if (!deferred.has(name) && !PLAIN_VALUE.test(value)) {
       throw new Error(`${where}: node.env ${name} = ${JSON.stringify(value)}: only letters, digits and '/:._@-' are allowed.`);
     }
   }
@@ -250,4 +266,27 @@ function assertEnrootPath(where: string, field: string, value: unknown, example:
         `Use a path such as '${example}'; per-user parts may use ${USER_PARTS.join(', ')}.`,
     );
   }
+}
+
+/** What a host with enroot + pyxis gets: node.env entries, the staged enroot.conf and the SPANK stack files. */
+export interface EnrootNodeSetup {
+  readonly env: Record<string, string>;
+  readonly files: NodeFile[];
+  readonly slurmFiles: SlurmFile[];
+}
+
+/**
+ * Everything `containers/enroot-pyxis.sh` reads on a node, from one set of settings: the pyxis release in node.env
+ * and in pyxis.conf cannot disagree. Throws (naming `where`) on bad settings.
+ */
+export function enrootNodeSetup(settings: EnrootSettings = {}, where = 'EnrootSettings', options: EnrootNodeEnvOptions = {}): EnrootNodeSetup {
+  const env = enrootNodeEnv(settings, where, options);
+  return {
+    env,
+    files: [{ path: STAGED_ENROOT_CONF_PATH, content: renderEnrootConf(settings, where) }],
+    slurmFiles: [
+      { name: 'plugstack.conf', content: renderPlugstackConf({}, where) },
+      { name: 'plugstack.conf.d/pyxis.conf', content: renderPyxisConf({ version: env.PYXIS_VERSION }, where) },
+    ],
+  };
 }

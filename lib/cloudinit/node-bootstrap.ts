@@ -103,9 +103,18 @@ export function scriptsForRoles(
   );
 }
 
+/** A file cloud-init writes for the node's steps. */
+export interface NodeFile {
+  /** Absolute path, e.g. `/etc/profile.d/nccl-tcpxo.sh`. */
+  readonly path: string;
+  readonly content: string;
+  /** Octal mode. @default `'0644'` */
+  readonly permissions?: string;
+}
+
 /** A rendered Slurm file to stage under {@link STAGED_SLURM_DIR}. */
 export interface SlurmFile {
-  /** File name, e.g. `slurm.conf`. */
+  /** File name, e.g. `slurm.conf`, or one in a drop-in directory, e.g. `plugstack.conf.d/pyxis.conf`. */
   readonly name: string;
   readonly content: string;
 }
@@ -126,6 +135,12 @@ export interface NodeCloudConfigOptions {
    * @default none
    */
   readonly mounts?: readonly ClusterMount[];
+  /**
+   * More files the node's steps read, at absolute paths outside the bootstrap and Slurm staging directories
+   * (an NCCL profile, a staged enroot.conf). Never secrets: user-data holds references only.
+   * @default none
+   */
+  readonly files?: readonly NodeFile[];
   /**
    * Packages cloud-init installs before the bootstrap runs.
    * @default none (the bootstrap installs what its steps need)
@@ -226,8 +241,9 @@ export function buildNodeCloudConfig(options: NodeCloudConfigOptions): CloudConf
 
   for (const [i, file] of (options.slurmFiles ?? []).entries()) {
     const where = `slurmFiles[${i}] (${JSON.stringify(file.name)})`;
-    if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(file.name)) {
-      throw new Error(`${where}: name must be a plain file name such as 'slurm.conf' (no '/' or leading '.').`);
+    // One level of drop-in directory is allowed: plugstack.conf.d/pyxis.conf.
+    if (!/^([A-Za-z0-9][A-Za-z0-9._-]*\.d\/)?[A-Za-z0-9][A-Za-z0-9._-]*$/.test(file.name)) {
+      throw new Error(`${where}: name must be a file name such as 'slurm.conf', or one in a '.d' drop-in directory such as 'plugstack.conf.d/pyxis.conf' (no leading '.').`);
     }
     if (STORAGE_PASS.test(file.content)) {
       throw new Error(
@@ -241,6 +257,23 @@ export function buildNodeCloudConfig(options: NodeCloudConfigOptions): CloudConf
       owner: 'root:root',
       permissions: '0600',
     });
+  }
+
+  const owned = [BOOTSTRAP_DIR, STAGED_SLURM_DIR].map((d) => `${d}/`);
+  const taken = new Set([NODE_ENV_PATH, MOUNT_TABLE_PATH, SCRIPT_MANIFEST_PATH, SCRIPT_FETCHER_PATH]);
+  for (const [i, file] of (options.files ?? []).entries()) {
+    const where = `files[${i}] (${JSON.stringify(file.path)})`;
+    if (!/^(\/[A-Za-z0-9][A-Za-z0-9._+-]*)+$/.test(file.path) || file.path.split('/').includes('..')) {
+      throw new Error(`${where}: path must be absolute, of letters, digits and '._+-', without '..'.`);
+    }
+    if (owned.some((d) => file.path.startsWith(d)) || taken.has(file.path)) {
+      throw new Error(`${where}: the library writes that path itself; use slurmFiles for Slurm files, or another path.`);
+    }
+    if (file.permissions !== undefined && !/^0[0-7]{3}$/.test(file.permissions)) {
+      throw new Error(`${where}: permissions = ${JSON.stringify(file.permissions)}: use an octal mode such as '0644'.`);
+    }
+    taken.add(file.path);
+    config.addWriteFile({ path: file.path, content: file.content, owner: 'root:root', permissions: file.permissions ?? '0644' });
   }
 
   if (delivery.kind === 'fetch') config.addRuncmd(['bash', SCRIPT_FETCHER_PATH]);

@@ -12,6 +12,8 @@ import { ClusterMount, mountProblems } from '../cloudinit/mounts';
 export type FileSystemClientNetwork =
   /** EC2 instances carrying this security group (the cluster's group), in this VPC. */
   | { readonly kind: 'aws-security-group'; readonly securityGroupId: string; readonly vpcId: string }
+  /** Compute Engine VMs carrying this network tag (the cluster's), on this VPC. */
+  | { readonly kind: 'gcp-network-tag'; readonly tag: string; readonly networkSelfLink: string; readonly project: string }
   /** Hosts on the cluster's mesh (Tailscale), addressed from its range. */
   | { readonly kind: 'mesh'; readonly cidr: string };
 

@@ -9,6 +9,8 @@ import {
   BOOTSTRAP_DIR,
   BOOTSTRAP_RUNCMD,
   buildNodeCloudConfig,
+  EnrootSettings,
+  enrootNodeSetup,
   MOUNT_TABLE_PATH,
   mountScripts,
   NODE_ENV_PATH,
@@ -20,6 +22,20 @@ import {
 } from '../cloudinit';
 import { DEFAULT_DOCKER_HOST, DEFAULT_NODE_IMAGE, DockerNodeContainers, dockerHostProblem, dockerProviderFor, imagePinProblem } from '../docker';
 import { dynamicNodeEnv, NodePoolSpec, poolHostlist, validateNodePool } from '../slurm';
+import { GcpMachineTypeInfo, gcpPoolHardwareFor, zoneProblem } from '../gcp/machine-types';
+import { NCCL_TCPXO_PROFILE_PATH, renderNcclTcpxoProfile, resolveTcpxoSettings, ResolvedTcpxoSettings, tcpxoNodeEnv, TcpxoSettings } from '../gcp/tcpxo';
+import {
+  gcpAccountId,
+  gcpComputeInstances,
+  GcpComputeInstances,
+  gcpName,
+  gcpNodeInstanceTemplate,
+  GcpNodeTemplate,
+  gcpServiceAccount,
+  grantLogging,
+  grantSecretAccess,
+} from '../gcp/vm';
+import type { IGcpClusterNetwork } from './gcp-cluster-network';
 import {
   DEFAULT_SSH_USER,
   redactedKey,
@@ -36,6 +52,9 @@ import { ConstructPropError, lazyString, terraformLiteral, validateAtSynth } fro
 import { MESH_CIDR, SlurmController, tailscaleEnv } from './slurm-controller';
 
 export type { SshHost, SshPlacement } from '../ssh';
+
+/** GPUDirect-TCPXO's GPU VPCs carry jumbo frames: Google's A3 Mega MTU. */
+const TCPXO_MIN_MTU = 8244;
 
 /**
  * Runs a pool's nodes as containers on a Docker host (on-prem GPU boxes). They join the controller's mesh and
@@ -128,6 +147,40 @@ export interface ComputeNodePoolProps {
   /** @default the latest Ubuntu 24.04 LTS amd64 AMI */
   readonly amiId?: string;
   /**
+   * Compute Engine machine type (GCP pools); CPUs, memory, GPUs, GPU NICs and Local SSDs come from the library's
+   * table. Exactly one of `instanceType` (AWS) and `machineType` (GCP), matching the controller's network.
+   * @default none (required for GCP pools)
+   */
+  readonly machineType?: string;
+  /** GCP only: boot image or family path. @default Ubuntu 24.04 LTS (`DEFAULT_GCP_NODE_IMAGE`) */
+  readonly image?: string;
+  /**
+   * GCP only: consume this specific reservation (`name` or `projects/P/reservations/name`), as A3 Mega capacity
+   * usually is. Not with `capacityType: 'spot'` nor `compactPlacement`.
+   * @default none (Compute Engine may use any matching reservation)
+   */
+  readonly reservationName?: string;
+  /**
+   * GCP only: a compact placement policy made for the pool (lowest latency between its VMs). Not with a
+   * reservation, whose own placement applies (give it as `placementPolicy`).
+   * @default false
+   */
+  readonly compactPlacement?: boolean;
+  /** GCP only: self link of an existing placement policy, e.g. the one your reservation was made with. @default none */
+  readonly placementPolicy?: string;
+  /**
+   * GCP A3 Mega only: GPUDirect-TCPXO settings (pinned RxDM and NCCL plugin images, NIC names, NCCL tuning). TCPXO
+   * is always on for `a3-megagpu-8g`: the RxDM prolog/epilog and the NCCL profile at /etc/profile.d/nccl-tcpxo.sh.
+   * @default the defaults of `lib/gcp/tcpxo.ts`
+   */
+  readonly tcpxo?: TcpxoSettings;
+  /**
+   * enroot + pyxis on every node, so `srun --container-image=…` runs tasks in containers whose storage is on the
+   * local NVMe scratch (GCP types with Local SSDs: a RAID0 at /mnt/localssd). Give the download checksums.
+   * @default none
+   */
+  readonly enroot?: EnrootSettings;
+  /**
    * Cluster file systems every node mounts at boot, before slurmd starts (the same as `fs.mountOn(pool)`). Docker
    * and SSH pools also mount the controller's `sharedDirectory` without being asked.
    * @default none
@@ -149,6 +202,8 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
   readonly containers?: DockerNodeContainers;
   /** The SSH pool's counted `terraform_data` that bootstraps the hosts; undefined otherwise. */
   readonly sshBootstrap?: SshNodeBootstrap;
+  /** The GCP pool's instance template and its counted VMs; undefined otherwise. */
+  readonly gcp?: { readonly template: GcpNodeTemplate; readonly nodes: GcpComputeInstances; readonly tcpxo?: ResolvedTcpxoSettings };
   readonly controller: SlurmController;
   /** EC2 nodes are in the cluster security group; Docker and SSH nodes reach the cluster over the mesh. */
   readonly fileSystemClientNetwork: FileSystemClientNetwork;
@@ -160,10 +215,22 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
     this.poolName = props.name ?? id.toLowerCase();
     const where = this.node.path;
     const ctlNet = props.controller.network;
-    this.fileSystemClientNetwork = props.docker !== undefined || props.ssh !== undefined
-      ? { kind: 'mesh', cidr: MESH_CIDR }
-      : { kind: 'aws-security-group', securityGroupId: ctlNet.clusterSecurityGroupId, vpcId: ctlNet.vpcId };
+    if (props.docker !== undefined || props.ssh !== undefined) this.fileSystemClientNetwork = { kind: 'mesh', cidr: MESH_CIDR };
+    else if (ctlNet.cloud === 'gcp') {
+      this.fileSystemClientNetwork = { kind: 'gcp-network-tag', tag: ctlNet.clusterTag, networkSelfLink: ctlNet.system.networkSelfLink, project: ctlNet.project };
+    } else this.fileSystemClientNetwork = { kind: 'aws-security-group', securityGroupId: ctlNet.clusterSecurityGroupId, vpcId: ctlNet.vpcId };
 
+    if (ctlNet.cloud !== 'gcp' || props.docker !== undefined || props.ssh !== undefined) {
+      for (const [field, value] of Object.entries(gcpOnlyProps(props))) {
+        if (value !== undefined) {
+          throw new ConstructPropError(this, field, value, 'applies to Compute Engine pools only (a GCP controller, no docker or ssh placement)',
+            'Drop it, or put the pool on a controller whose network is a GcpClusterNetwork');
+        }
+      }
+    }
+    if ((props.docker !== undefined || props.ssh !== undefined) && props.enroot !== undefined) {
+      throw new ConstructPropError(this, 'enroot', '<settings>', 'is installed on EC2 and Compute Engine pools only', 'Drop enroot from a Docker or SSH pool');
+    }
     for (const field of ['count', 'maxCount', 'minCount'] as const) {
       const v = props[field];
       if (v !== undefined && (!Number.isInteger(v) || v < (field === 'minCount' ? 0 : 1))) {
@@ -203,6 +270,14 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
       this.joinCluster(props);
       return;
     }
+    if (ctlNet.cloud === 'gcp') {
+      const { spec, info } = this.gcpPoolSpec(props, ctlNet);
+      this.spec = spec;
+      props.controller.addNodePool(spec);
+      this.gcp = this.placeOnGcp(props, ctlNet, info);
+      this.joinCluster(props);
+      return;
+    }
     if (props.instanceType === undefined) {
       throw new ConstructPropError(this, 'instanceType', undefined, 'an AWS pool needs an instance type',
         "Set instanceType (e.g. 'g5.12xlarge'), or docker: { host: 'ssh://user@gpu-box' } for on-prem containers");
@@ -235,9 +310,12 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
     });
 
     const ctl = props.controller;
+    const aws = ctl.awsHost('an EC2 pool');
     const prefix = `${ctl.clusterName}-${this.poolName}`;
     const { role, profile } = ec2InstanceRole(this, `${prefix}-node`, `Slurm compute nodes of pool ${this.poolName}: read the munge key`);
-    grantMungeKeyRead(this, role, ctl.mungeKeySecretArn);
+    grantMungeKeyRead(this, role, aws.mungeKeySecretArn);
+    const containers = props.enroot ? enrootNodeSetup(props.enroot, `${where}: enroot`) : undefined;
+    if (containers) ctl.useContainers();
 
     const efa = props.efa ?? (info?.efa === true && info.gpu !== undefined && info.maxEfaInterfaces >= 4);
     if (efa && !info?.efa) {
@@ -247,25 +325,28 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
     const env = {
       CLUSTER_NAME: ctl.clusterName,
       SLURM_CONTROLLER: ctl.privateIp,
-      MUNGE_KEY_SOURCE: `aws-secretsmanager:${ctl.mungeKeySecretName}`,
+      MUNGE_KEY_SOURCE: ctl.mungeKeySource,
       SLURMD_NODENAME_FROM: 'aws-tag',
       GPU_COUNT: String(gpus?.count ?? 0),
       GPU_TYPE: gpus?.type ?? '',
       ...(efa && info ? efaNodeEnv(info, where) : {}),
+      ...(containers?.env ?? {}),
     };
     // Rendered at synth: file systems may be mounted on the pool after it is made.
     const renderUserData = () => renderNodeUserData(buildNodeCloudConfig({
       roles: ['compute'],
       env,
       mounts: this.hostMounts.mounts,
-      extraScripts: ['aws/node-name.sh', ...(efa ? ['aws/efa.sh'] : [])],
+      files: containers?.files,
+      slurmFiles: containers?.slurmFiles,
+      extraScripts: ['aws/node-name.sh', ...(efa ? ['aws/efa.sh'] : []), ...(containers ? ['containers/enroot-pyxis.sh'] : [])],
       scriptDelivery: { kind: 'fetch', fetcher: 'aws/fetch-bootstrap.sh' },
     }), { target: 'aws', role: `compute pool ${this.poolName}`, where });
-    ctl.scriptBucket.grantRead(this, 'ScriptsRead', role.id);
+    aws.scriptBucket.grantRead(this, 'ScriptsRead', role.id);
 
     // EFA instances must share a cluster placement group (and so one AZ and, here, one subnet).
     const placement = efa ? new PlacementGroup(this, 'Placement', { name: prefix, strategy: 'cluster' }) : undefined;
-    const subnetIds = efa ? [ctl.network.privateSubnets[0].id] : ctl.network.privateSubnets.map((s) => s.id);
+    const subnetIds = efa ? [aws.network.privateSubnets[0].id] : aws.network.privateSubnets.map((s) => s.id);
     // Multi-node jobs (NCCL, MPI) talk on any port between compute nodes: every pool joins the cluster's
     // compute-peers group, which allows all traffic to and from itself only (what EFA requires, too).
     const peers = ctl.computePeersSecurityGroupId();
@@ -278,12 +359,12 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
       userData: lazyString(() => renderUserData().base64),
       iamInstanceProfile: { name: profile.name },
       // With EFA the interfaces carry the groups (a template may not have both).
-      vpcSecurityGroupIds: efa ? undefined : [ctl.network.clusterSecurityGroupId, peers],
+      vpcSecurityGroupIds: efa ? undefined : [aws.network.clusterSecurityGroupId, peers],
       networkInterfaces:
         efa && info
           ? efaNetworkInterfaces(info, {
               efaSecurityGroupId: peers,
-              primarySecurityGroupIds: [ctl.network.clusterSecurityGroupId],
+              primarySecurityGroupIds: [aws.network.clusterSecurityGroupId],
               subnetId: subnetIds[0],
               where,
             })
@@ -297,7 +378,7 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
       tagSpecifications: [
         {
           resourceType: 'instance',
-          tags: { 'slurm:cluster': ctl.clusterName, 'slurm:pool': this.poolName, [SCRIPTS_BUCKET_TAG]: ctl.scriptBucket.bucket.bucket },
+          tags: { 'slurm:cluster': ctl.clusterName, 'slurm:pool': this.poolName, [SCRIPTS_BUCKET_TAG]: aws.scriptBucket.bucket.bucket },
         },
         { resourceType: 'volume', tags: { 'slurm:cluster': ctl.clusterName, 'slurm:pool': this.poolName } },
       ],
@@ -321,6 +402,141 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
     });
   }
 
+  /**
+   * A Compute Engine pool's model entry: `count` static nodes named `<pool>-<i>` (the VM names, which Compute
+   * Engine's DNS resolves), hardware from the machine-type table. Checks what the network and zone must offer.
+   */
+  private gcpPoolSpec(props: ComputeNodePoolProps, net: IGcpClusterNetwork): { spec: NodePoolSpec; info?: GcpMachineTypeInfo } {
+    const awsOnly = { instanceType: props.instanceType, amiId: props.amiId, efa: props.efa };
+    for (const [field, value] of Object.entries(awsOnly)) {
+      if (value !== undefined) {
+        throw new ConstructPropError(this, field, value, 'applies to EC2 pools only, and the controller is on GCP',
+          "Use machineType (e.g. 'a3-megagpu-8g') and image for Compute Engine pools");
+      }
+    }
+    if (props.machineType === undefined) {
+      throw new ConstructPropError(this, 'machineType', undefined, 'a GCP pool needs a machine type', "Set machineType, e.g. 'a3-megagpu-8g' or 'n2-standard-8'");
+    }
+    if (props.maxCount !== undefined || props.count === undefined) {
+      throw new ConstructPropError(this, 'maxCount', props.maxCount ?? props.minCount,
+        'GCP pools are static: Slurm power saving on Compute Engine (a ResumeProgram that creates VMs) is not built yet',
+        'Give count (the VMs are created by Terraform and always on); A3 Mega reservations are used this way');
+    }
+    const machineType = props.machineType;
+    if (!Token.isUnresolved(net.zone)) {
+      const problem = zoneProblem(machineType, net.zone);
+      if (problem) throw new ConstructPropError(this, 'machineType', machineType, problem.replace(/\.$/, ''), 'Or change the network\'s zone');
+    }
+    const { hardware, gpus, info } = gcpPoolHardwareFor({ machineType, gpus: props.gpus, cpus: props.cpus, realMemoryMiB: props.realMemoryMiB, where: this.node.path });
+    const gpuNics = info?.gpuNics ?? 0;
+    if (gpuNics > net.gpuNetworks.length) {
+      throw new ConstructPropError(this, 'controller.network.gpuNetworks', net.gpuNetworks.length,
+        `${machineType} needs ${gpuNics} GPU networks (one per GPU NIC, in NIC order), and the network has ${net.gpuNetworks.length}`,
+        `Create the GcpClusterNetwork with gpuNetworkCount: ${gpuNics}`);
+    }
+    if (info?.gpuDirect === 'tcpxo') {
+      net.gpuNetworks.slice(0, gpuNics).forEach((g, i) => {
+        if (!Token.isUnresolved(g.mtu) && g.mtu < TCPXO_MIN_MTU) {
+          throw new ConstructPropError(this, `controller.network.gpuNetworks[${i}].mtu`, g.mtu,
+            `is below ${TCPXO_MIN_MTU}: GPUDirect-TCPXO needs jumbo frames on every GPU VPC`, `Create the network with mtu: ${TCPXO_MIN_MTU} (the default)`);
+        }
+      });
+    } else if (props.tcpxo !== undefined) {
+      throw new ConstructPropError(this, 'tcpxo', '<settings>', `${machineType} has no GPUDirect-TCPXO NICs`, 'Drop tcpxo, or use a3-megagpu-8g');
+    }
+    const spec = this.checked({
+      name: this.poolName,
+      count: props.count,
+      hardware,
+      gpus,
+      features: props.features ?? [machineType],
+      weight: props.weight,
+    });
+    return { spec, info };
+  }
+
+  /**
+   * The Compute Engine side of a pool: a keyless service account that may read the munge key, ONE instance
+   * template (user-data inline: Compute Engine takes 256 KiB), and the pool's VMs as one counted resource.
+   * A3 Mega nodes also get the TCPXO step, the NCCL profile and the cluster's job-hook globs; types with Local
+   * SSDs get a RAID0 scratch.
+   */
+  private placeOnGcp(props: ComputeNodePoolProps, net: IGcpClusterNetwork, info: GcpMachineTypeInfo | undefined) {
+    const ctl = this.controller;
+    const gcp = ctl.gcp!;
+    const where = this.node.path;
+    const prefix = `${gcpName(ctl.clusterName)}-${this.poolName}`;
+    const identity = gcpServiceAccount(this, 'Identity', {
+      project: net.project,
+      accountId: gcpAccountId(prefix),
+      displayName: `Slurm pool ${this.poolName} of ${ctl.clusterName}`,
+      description: 'Compute nodes: read the munge key; write logs and metrics',
+    });
+    grantSecretAccess(this, 'MungeKeyRead', { project: net.project, secretId: gcp.mungeKeySecretId, member: identity.member });
+    grantLogging(this, 'Logging', { project: net.project, member: identity.member });
+
+    const tcpxo = info?.gpuDirect === 'tcpxo' ? resolveTcpxoSettings(props.tcpxo, where) : undefined;
+    if (tcpxo) ctl.useNodeJobHooks(where);
+    // Compute Engine user-data is a Terraform string: checksums may be Terraform variables.
+    const containers = props.enroot ? enrootNodeSetup(props.enroot, `${where}: enroot`, { isDeferred: Token.isUnresolved }) : undefined;
+    if (containers) ctl.useContainers();
+    const gpus = this.spec.gpus;
+    const env: Record<string, string> = {
+      CLUSTER_NAME: ctl.clusterName,
+      SLURM_CONTROLLER: ctl.privateIp,
+      MUNGE_KEY_SOURCE: ctl.mungeKeySource,
+      GPU_COUNT: String(gpus?.count ?? 0),
+      GPU_TYPE: gpus?.type ?? '',
+      ...((info?.localSsdCount ?? 0) > 0 ? { LOCALSSD_RAID: '1', LOCALSSD_REQUIRED: '1' } : {}),
+      ...(tcpxo ? tcpxoNodeEnv(tcpxo) : {}),
+      ...(containers?.env ?? {}),
+    };
+    const extraScripts = [
+      ...((info?.localSsdCount ?? 0) > 0 ? ['gcp/localssd-raid.sh'] : []),
+      ...(tcpxo ? ['gcp/tcpxo.sh', 'gcp/tcpxo-prolog.sh', 'gcp/tcpxo-epilog.sh'] : []),
+      ...(containers ? ['containers/enroot-pyxis.sh'] : []),
+    ];
+    const files = [
+      ...(tcpxo ? [{ path: NCCL_TCPXO_PROFILE_PATH, content: renderNcclTcpxoProfile(tcpxo) }] : []),
+      ...(containers?.files ?? []),
+    ];
+    // Rendered at synth: file systems may be mounted on the pool after it is made.
+    const render = () => renderNodeUserData(buildNodeCloudConfig({
+      roles: ['compute'],
+      env,
+      mounts: this.hostMounts.mounts,
+      files,
+      slurmFiles: containers?.slurmFiles,
+      extraScripts,
+      scriptDelivery: { kind: 'inline' },
+    }), { target: 'gcp', role: `compute pool ${this.poolName}`, where });
+    const template = gcpNodeInstanceTemplate(this, 'Template', {
+      network: net,
+      namePrefix: prefix,
+      machineType: props.machineType!,
+      isGpu: info?.requiresTerminateOnMaintenance ?? gpus !== undefined,
+      gpuNics: info?.gpuNics ?? 0,
+      userData: lazyString(() => terraformLiteral(render().text)),
+      serviceAccountEmail: identity.email,
+      clusterName: ctl.clusterName,
+      role: 'compute',
+      pool: this.poolName,
+      image: props.image,
+      bootDiskSizeGiB: props.rootVolumeSizeGiB ?? 100,
+      bootDiskType: 'pd-ssd',
+      spot: props.capacityType === 'spot',
+      reservationName: props.reservationName,
+      compactPlacement: props.compactPlacement,
+      placementPolicy: props.placementPolicy,
+    });
+    const nodes = gcpComputeInstances(this, 'Nodes', { template, namePrefix: this.poolName, count: this.spec.count as number });
+    validateAtSynth(this, () => {
+      render();
+      return [];
+    });
+    return { template, nodes, tcpxo };
+  }
+
   /** Mounts `fs` on every node of the pool at boot, before slurmd starts. */
   addMount(fs: IClusterFileSystem): void {
     this.hostMounts.add(fs);
@@ -328,25 +544,38 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
 
   /**
    * The pool's exporters: node_exporter on every node, DCGM exporter on GPU nodes. EC2 nodes are found by their
-   * cluster and pool tags; mesh nodes by their mesh names (`<pool>-<i>`, MagicDNS), which no cloud API lists.
+   * cluster and pool tags, Compute Engine VMs by their labels; mesh nodes by their mesh names (`<pool>-<i>`, MagicDNS), which no cloud API lists.
    */
   scrapeTargets(): ScrapeTargetGroup[] {
     const exporters: ExporterKind[] = this.spec.gpus ? ['node', 'dcgm'] : ['node'];
     const labels = { cluster: this.controller.clusterName, role: 'compute', pool: this.poolName };
     const net = this.fileSystemClientNetwork;
-    return exporters.map((exporter) => net.kind === 'aws-security-group'
-      ? {
+    const cluster = this.controller.clusterName;
+    return exporters.map((exporter): ScrapeTargetGroup => {
+      if (net.kind === 'aws-security-group') {
+        return {
           exporter,
-          discovery: { kind: 'ec2', tags: { 'slurm:cluster': this.controller.clusterName, 'slurm:pool': this.poolName } },
+          discovery: { kind: 'ec2', tags: { 'slurm:cluster': cluster, 'slurm:pool': this.poolName } },
           reach: { kind: 'aws-security-group', securityGroupId: net.securityGroupId },
           labels,
-        }
-      : {
+        };
+      }
+      if (net.kind === 'gcp-network-tag') {
+        const zone = this.controller.gcp!.network.zone;
+        return {
           exporter,
-          discovery: { kind: 'static', hosts: Array.from({ length: this.spec.count ?? 0 }, (_, i) => `${this.poolName}-${i}`) },
-          reach: { kind: 'mesh' },
+          discovery: { kind: 'gce', project: net.project, zone, labels: { 'slurm-cluster': cluster, 'slurm-pool': this.poolName } },
+          reach: { kind: 'gcp-network-tag', tag: net.tag },
           labels,
-        });
+        };
+      }
+      return {
+        exporter,
+        discovery: { kind: 'static', hosts: Array.from({ length: this.spec.count ?? 0 }, (_, i) => `${this.poolName}-${i}`) },
+        reach: { kind: 'mesh' },
+        labels,
+      };
+    });
   }
 
   /**
@@ -619,4 +848,16 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
       labels: { 'slurm.cluster': ctl.clusterName, 'slurm.pool': this.poolName, 'managed-by': 'cdktf-slurm' },
     });
   }
+}
+
+/** Props only Compute Engine pools take. */
+function gcpOnlyProps(props: ComputeNodePoolProps): Record<string, unknown> {
+  return {
+    machineType: props.machineType,
+    image: props.image,
+    reservationName: props.reservationName,
+    compactPlacement: props.compactPlacement,
+    placementPolicy: props.placementPolicy,
+    tcpxo: props.tcpxo === undefined ? undefined : '<settings>',
+  };
 }

@@ -1,27 +1,34 @@
 import { Instance } from '@cdktf/provider-aws/lib/instance';
+import { ComputeInstance } from '@cdktf/provider-google/lib/compute-instance';
+import { Token } from 'cdktf';
 import { Construct } from 'constructs';
 import { ec2InstanceRole, grantMungeKeyRead, ubuntuAmi } from '../aws/node-identity';
-import { buildNodeCloudConfig, renderNodeUserData, SCRIPTS_BUCKET_TAG } from '../cloudinit';
+import { buildNodeCloudConfig, EnrootNodeSetup, EnrootSettings, enrootNodeSetup, renderNodeUserData, SCRIPTS_BUCKET_TAG } from '../cloudinit';
+import { gcpAccountId, gcpName, gcpServiceAccount, gcpStaticInstance, grantLogging, grantSecretAccess } from '../gcp/vm';
 import { hostAddress } from '../net/cidr';
 import { renderControllerFiles } from '../slurm';
-import { IScrapeTargets, ScrapeTargetGroup } from '../monitoring/scrape-targets';
+import { IScrapeTargets, ScrapeTargetGroup, TargetReach } from '../monitoring/scrape-targets';
 import { FileSystemClientNetwork, HostMounts, IClusterFileSystem, IFileSystemClient } from './cluster-file-system';
-import { ConstructPropError, lazyString, validateAtSynth } from './seam';
+import { ConstructPropError, lazyString, terraformLiteral, validateAtSynth } from './seam';
 import { SlurmController } from './slurm-controller';
 
 export interface LoginNodeProps {
   readonly controller: SlurmController;
-  /** @default `t3.large` */
+  /** EC2 instance type (AWS only). @default `t3.large` */
   readonly instanceType?: string;
-  /** Host name; also the `Name` tag. @default `slurm-login` */
+  /** Compute Engine machine type (GCP only). @default `n2-standard-4` */
+  readonly machineType?: string;
+  /** Host name; also the `Name` tag (AWS) or the VM name (GCP). @default `slurm-login` on AWS, `<cluster>-login` on GCP */
   readonly hostname?: string;
-  /** Index of its fixed address in the first private subnet. @default 11 (the controller has 10) */
+  /** Index of its fixed address in the controller's subnet. @default 11 (the controller has 10) */
   readonly hostIndex?: number;
-  /** @default 50 */
+  /** Boot disk, GiB. @default 50 */
   readonly rootVolumeSizeGiB?: number;
-  /** @default the latest Ubuntu 24.04 LTS amd64 AMI */
+  /** AWS only. @default the latest Ubuntu 24.04 LTS amd64 AMI */
   readonly amiId?: string;
-  /** EC2 key pair for SSH through the bastion. @default none (SSM Session Manager) */
+  /** GCP only: boot image or family path. @default Ubuntu 24.04 LTS */
+  readonly image?: string;
+  /** EC2 key pair for SSH through the bastion (AWS only). @default none (SSM Session Manager; on GCP, IAP with OS Login) */
   readonly keyName?: string;
   /**
    * Cluster file systems users see on the login node (home, shared data), mounted at boot (the same as
@@ -29,75 +36,127 @@ export interface LoginNodeProps {
    * @default none
    */
   readonly mounts?: readonly IClusterFileSystem[];
+  /**
+   * enroot + pyxis on the login node, so `srun --container-image` is a known option where users submit: give
+   * the same settings as the compute pools.
+   * @default none
+   */
+  readonly enroot?: EnrootSettings;
 }
 
 /**
- * A login/submit node on AWS: the Slurm client commands, munge, and the configuration from the controller —
- * through sackd (configless, Slurm 23.11+) or, on older releases, the controller's rendered files staged in its
- * user-data (rendered at synth, so they follow partition changes). In the cluster security group, so srun's
- * port range is reachable from compute nodes; no public address.
+ * A login/submit node: the Slurm client commands, munge, and the configuration from the controller — through
+ * sackd (configless, Slurm 23.11+) or, on older releases, the controller's rendered files staged in its
+ * user-data (rendered at synth, so they follow partition changes). An EC2 instance in the cluster security group
+ * or a Compute Engine VM with the cluster tag (SSH through IAP), so srun's port range is reachable from compute
+ * nodes; no public address either way.
  */
 export class LoginNode extends Construct implements IFileSystemClient, IScrapeTargets {
-  readonly instance: Instance;
+  /** The EC2 instance, on AWS. */
+  readonly instance?: Instance;
+  /** The Compute Engine VM, on GCP. */
+  readonly vm?: ComputeInstance;
   readonly privateIp: string;
   readonly hostname: string;
   readonly fileSystemClientNetwork: FileSystemClientNetwork;
   private readonly hostMounts = new HostMounts(this);
   private readonly clusterName: string;
-  private readonly securityGroupId: string;
+  private readonly reach: TargetReach;
 
   constructor(scope: Construct, id: string, props: LoginNodeProps) {
     super(scope, id);
     const ctl = props.controller;
+    const net = ctl.network;
     this.clusterName = ctl.clusterName;
-    this.securityGroupId = ctl.network.clusterSecurityGroupId;
-    this.fileSystemClientNetwork = { kind: 'aws-security-group', securityGroupId: this.securityGroupId, vpcId: ctl.network.vpcId };
     if (ctl.tailscale) {
       throw new ConstructPropError(this, 'controller', ctl.node.path, 'a login node in the VPC cannot reach a controller addressed on the mesh',
         'Use a controller without a mesh, or log in on a mesh host');
     }
-    this.hostname = props.hostname ?? 'slurm-login';
-    if (!/^[a-z][a-z0-9-]{0,62}$/.test(this.hostname)) {
+    const [wrong, fix] = net.cloud === 'gcp'
+      ? [{ instanceType: props.instanceType, amiId: props.amiId, keyName: props.keyName }, 'Use machineType and image on GCP (SSH through IAP with OS Login)']
+      : [{ machineType: props.machineType, image: props.image }, 'Use instanceType and amiId on AWS'];
+    for (const [field, value] of Object.entries(wrong)) {
+      if (value !== undefined) throw new ConstructPropError(this, field, value, `does not apply on ${net.cloud.toUpperCase()}`, fix);
+    }
+    this.hostname = props.hostname ?? (net.cloud === 'gcp' ? `${gcpName(ctl.clusterName)}-login` : 'slurm-login');
+    if (!/^[a-z][a-z0-9-]{0,62}$/.test(this.hostname) || this.hostname.endsWith('-')) {
       throw new ConstructPropError(this, 'hostname', this.hostname, 'not a host name', "Use lower-case letters, digits and '-', e.g. 'slurm-login'");
     }
     const hostIndex = props.hostIndex ?? 11;
-    const subnet = ctl.network.privateSubnets[0];
-    if (!Number.isInteger(hostIndex) || hostIndex < 4) {
-      throw new ConstructPropError(this, 'hostIndex', hostIndex, 'AWS reserves the first four addresses of a subnet', 'Use 4 or more (default 11)');
+    const reserved = net.cloud === 'aws' ? 4 : 2;
+    const subnetCidr = net.cloud === 'aws' ? net.privateSubnets[0].cidr : net.system.cidr;
+    if (!Number.isInteger(hostIndex) || hostIndex < reserved) {
+      throw new ConstructPropError(this, 'hostIndex', hostIndex, `the cloud reserves the first ${reserved} addresses of a subnet`, `Use ${reserved} or more (default 11)`);
     }
     try {
-      this.privateIp = hostAddress(subnet.cidr, hostIndex);
+      this.privateIp = hostAddress(subnetCidr, hostIndex);
     } catch (e) {
-      throw new ConstructPropError(this, 'hostIndex', hostIndex, (e as Error).message, `Pick an index inside ${subnet.cidr}`);
+      throw new ConstructPropError(this, 'hostIndex', hostIndex, (e as Error).message, `Pick an index inside ${subnetCidr}`);
     }
     if (this.privateIp === ctl.privateIp) {
       throw new ConstructPropError(this, 'hostIndex', hostIndex, `${this.privateIp} is the controller's address`, 'Use another index');
     }
+    // Checked now, so a bad setting fails at the prop rather than at synth.
+    // Compute Engine user-data is a Terraform string, so checksums may be Terraform variables there; not in EC2's gzip.
+    const containers = props.enroot
+      ? enrootNodeSetup(props.enroot, `${this.node.path}: enroot`, net.cloud === 'gcp' ? { isDeferred: Token.isUnresolved } : {})
+      : undefined;
+    if (containers) ctl.useContainers();
 
-    const prefix = `${ctl.clusterName}-${this.hostname}`;
-    const { role, profile } = ec2InstanceRole(this, prefix, `Slurm login node of ${ctl.clusterName}: reads the munge key`);
-    grantMungeKeyRead(this, role, ctl.mungeKeySecretArn);
-    ctl.scriptBucket.grantRead(this, 'ScriptsRead', role.id);
-
-    const ami = ubuntuAmi(this, props.amiId);
-    this.instance = new Instance(this, 'Instance', {
-      ami,
-      instanceType: props.instanceType ?? 't3.large',
-      subnetId: subnet.id,
-      privateIp: this.privateIp,
-      associatePublicIpAddress: false,
-      vpcSecurityGroupIds: [ctl.network.clusterSecurityGroupId],
-      iamInstanceProfile: profile.name,
-      keyName: props.keyName,
-      metadataOptions: { httpTokens: 'required', httpPutResponseHopLimit: 1, httpEndpoint: 'enabled', instanceMetadataTags: 'enabled' },
-      rootBlockDevice: { encrypted: true, volumeType: 'gp3', volumeSize: props.rootVolumeSizeGiB ?? 50 },
-      userDataBase64: lazyString(() => this.renderUserData(ctl).base64),
-      tags: { Name: prefix, 'slurm:cluster': ctl.clusterName, 'slurm:role': 'login', [SCRIPTS_BUCKET_TAG]: ctl.scriptBucket.bucket.bucket },
-    });
+    if (net.cloud === 'gcp') {
+      this.fileSystemClientNetwork = { kind: 'gcp-network-tag', tag: net.clusterTag, networkSelfLink: net.system.networkSelfLink, project: net.project };
+      this.reach = { kind: 'gcp-network-tag', tag: net.clusterTag };
+      const gcp = ctl.gcp!;
+      const identity = gcpServiceAccount(this, 'Identity', {
+        project: net.project,
+        accountId: gcpAccountId(this.hostname),
+        displayName: `Slurm login node ${this.hostname} of ${ctl.clusterName}`,
+        description: 'Reads the munge key; writes logs and metrics',
+      });
+      grantSecretAccess(this, 'MungeKeyRead', { project: net.project, secretId: gcp.mungeKeySecretId, member: identity.member });
+      grantLogging(this, 'Logging', { project: net.project, member: identity.member });
+      this.vm = gcpStaticInstance(this, 'Vm', {
+        network: net,
+        name: this.hostname,
+        machineType: props.machineType ?? 'n2-standard-4',
+        isGpu: false,
+        gpuNics: 0,
+        userData: lazyString(() => terraformLiteral(this.renderUserData(ctl, containers).text)),
+        serviceAccountEmail: identity.email,
+        clusterName: ctl.clusterName,
+        role: 'login',
+        image: props.image,
+        bootDiskSizeGiB: props.rootVolumeSizeGiB ?? 50,
+        networkIp: this.privateIp,
+        sshViaIap: true,
+      }).instance;
+    } else {
+      const aws = ctl.awsHost('LoginNode');
+      this.fileSystemClientNetwork = { kind: 'aws-security-group', securityGroupId: net.clusterSecurityGroupId, vpcId: net.vpcId };
+      this.reach = { kind: 'aws-security-group', securityGroupId: net.clusterSecurityGroupId };
+      const prefix = `${ctl.clusterName}-${this.hostname}`;
+      const { role, profile } = ec2InstanceRole(this, prefix, `Slurm login node of ${ctl.clusterName}: reads the munge key`);
+      grantMungeKeyRead(this, role, aws.mungeKeySecretArn);
+      aws.scriptBucket.grantRead(this, 'ScriptsRead', role.id);
+      this.instance = new Instance(this, 'Instance', {
+        ami: ubuntuAmi(this, props.amiId),
+        instanceType: props.instanceType ?? 't3.large',
+        subnetId: net.privateSubnets[0].id,
+        privateIp: this.privateIp,
+        associatePublicIpAddress: false,
+        vpcSecurityGroupIds: [net.clusterSecurityGroupId],
+        iamInstanceProfile: profile.name,
+        keyName: props.keyName,
+        metadataOptions: { httpTokens: 'required', httpPutResponseHopLimit: 1, httpEndpoint: 'enabled', instanceMetadataTags: 'enabled' },
+        rootBlockDevice: { encrypted: true, volumeType: 'gp3', volumeSize: props.rootVolumeSizeGiB ?? 50 },
+        userDataBase64: lazyString(() => this.renderUserData(ctl, containers).base64),
+        tags: { Name: prefix, 'slurm:cluster': ctl.clusterName, 'slurm:role': 'login', [SCRIPTS_BUCKET_TAG]: aws.scriptBucket.bucket.bucket },
+      });
+    }
     for (const fs of props.mounts ?? []) this.addMount(fs);
     ctl.addScrapeTargets(this);
     validateAtSynth(this, () => {
-      this.renderUserData(ctl);
+      this.renderUserData(ctl, containers);
       return [];
     });
   }
@@ -112,29 +171,33 @@ export class LoginNode extends Construct implements IFileSystemClient, IScrapeTa
     return [{
       exporter: 'node',
       discovery: { kind: 'static', hosts: [this.privateIp] },
-      reach: { kind: 'aws-security-group', securityGroupId: this.securityGroupId },
+      reach: this.reach,
       labels: { cluster: this.clusterName, role: 'login', node: this.hostname },
     }];
   }
 
-  private renderUserData(ctl: SlurmController) {
+  private renderUserData(ctl: SlurmController, containers?: EnrootNodeSetup) {
     // Slurm before 23.11 has no sackd: stage the controller's client files (never slurmdbd.conf).
     const staged =
       ctl.slurmVersion === '22.05'
         ? renderControllerFiles(ctl.clusterSpec()).filter((f) => f.name !== 'slurmdbd.conf')
         : [];
+    const onGcp = ctl.network.cloud === 'gcp';
     const config = buildNodeCloudConfig({
       roles: ['login'],
       env: {
         CLUSTER_NAME: ctl.clusterName,
         SLURM_CONTROLLER: `${ctl.privateIp}:6817`,
-        MUNGE_KEY_SOURCE: `aws-secretsmanager:${ctl.mungeKeySecretName}`,
+        MUNGE_KEY_SOURCE: ctl.mungeKeySource,
+        ...(containers?.env ?? {}),
       },
       hostname: this.hostname,
-      slurmFiles: staged,
+      slurmFiles: [...staged, ...(containers?.slurmFiles ?? [])],
+      files: containers?.files,
       mounts: this.hostMounts.mounts,
-      scriptDelivery: { kind: 'fetch', fetcher: 'aws/fetch-bootstrap.sh' },
+      extraScripts: containers ? ['containers/enroot-pyxis.sh'] : [],
+      scriptDelivery: onGcp ? { kind: 'inline' } : { kind: 'fetch', fetcher: 'aws/fetch-bootstrap.sh' },
     });
-    return renderNodeUserData(config, { target: 'aws', role: 'login', where: this.node.path });
+    return renderNodeUserData(config, { target: onGcp ? 'gcp' : 'aws', role: 'login', where: this.node.path });
   }
 }

@@ -8,12 +8,25 @@ import { SecretsmanagerSecret } from '@cdktf/provider-aws/lib/secretsmanager-sec
 import { SecretsmanagerSecretVersion } from '@cdktf/provider-aws/lib/secretsmanager-secret-version';
 import { SsmParameter } from '@cdktf/provider-aws/lib/ssm-parameter';
 import { VolumeAttachment } from '@cdktf/provider-aws/lib/volume-attachment';
+import { ComputeInstance } from '@cdktf/provider-google/lib/compute-instance';
 import { dependable, Token } from 'cdktf';
 import { Construct } from 'constructs';
 import { EfaSecurityGroup } from '../aws/efa';
 import { ec2InstanceRole, ubuntuAmi } from '../aws/node-identity';
 import { awsBootstrapScripts, BootstrapScriptBucket } from '../aws/script-bucket';
 import { buildNodeCloudConfig, loadBootstrapScripts, NodeRole, renderNodeUserData, SCRIPTS_BUCKET_TAG } from '../cloudinit';
+import {
+  gcpSecretSource,
+  gcpServiceAccount,
+  gcpStaticInstance,
+  GcpNodeIdentity,
+  grantLogging,
+  grantSecretAccess,
+  grantSecretVersionAdder,
+  gcpSecret,
+  gcpAccountId,
+  gcpName,
+} from '../gcp/vm';
 import { hostAddress } from '../net/cidr';
 import {
   AccountingSpec,
@@ -22,6 +35,7 @@ import {
   NodePoolSpec,
   PartitionSpec,
   renderControllerFiles,
+  renderPlugstackConf,
   SlurmVersion,
   staticNodesHostlist,
   SUPPORTED_SLURM_VERSIONS,
@@ -29,7 +43,8 @@ import {
 import { ExporterKind, IScrapeTargets, ScrapeTargetGroup } from '../monitoring/scrape-targets';
 import { FileSystemClientNetwork, HostMounts, IClusterFileSystem, IFileSystemClient } from './cluster-file-system';
 import { ControllerNfsShare } from './controller-nfs-share';
-import { ConstructPropError, lazyString, validateAtSynth } from './seam';
+import type { IGcpClusterNetwork } from './gcp-cluster-network';
+import { ConstructPropError, lazyString, terraformLiteral, validateAtSynth } from './seam';
 
 /** What the controller needs of an AWS network; `BastionVpc` provides it. */
 export interface IAwsClusterNetwork {
@@ -101,7 +116,8 @@ export interface ClusterMesh {
 }
 
 export interface SlurmControllerProps {
-  readonly network: IAwsClusterNetwork;
+  /** Where the cluster lives: a `BastionVpc` (AWS) or a `GcpClusterNetwork` (Google Cloud). */
+  readonly network: IAwsClusterNetwork | IGcpClusterNetwork;
   /** `ClusterName`: lower-case letters, digits, `_`; starts with a letter. Also prefixes secret names. */
   readonly clusterName: string;
   /**
@@ -109,11 +125,15 @@ export interface SlurmControllerProps {
    * @default `'23.11'` (Ubuntu 24.04's)
    */
   readonly slurmVersion?: SlurmVersion;
-  /** @default `m6i.xlarge` */
+  /** EC2 instance type (AWS only). @default `m6i.xlarge` */
   readonly instanceType?: string;
-  /** @default the latest Ubuntu 24.04 LTS amd64 AMI, from Canonical's public SSM parameter */
+  /** AWS only. @default the latest Ubuntu 24.04 LTS amd64 AMI, from Canonical's public SSM parameter */
   readonly amiId?: string;
-  /** @default 40 */
+  /** Compute Engine machine type (GCP only). @default `n2-standard-8` */
+  readonly machineType?: string;
+  /** Boot image (GCP only): an image or family path. @default Ubuntu 24.04 LTS (`DEFAULT_GCP_NODE_IMAGE`) */
+  readonly image?: string;
+  /** Boot disk, GiB. @default 40 on AWS, 50 on GCP */
   readonly rootVolumeSizeGiB?: number;
   /** Size of the separate, encrypted volume holding `StateSaveLocation`; it outlives the instance. @default 50 */
   readonly stateVolumeSizeGiB?: number;
@@ -125,12 +145,12 @@ export interface SlurmControllerProps {
    */
   readonly accounting?: 'local' | ExternalAccountingDatabase | false;
   /**
-   * Index of the host address the controller takes in the first private subnet (fixed, so node user-data never
-   * waits on an apply-time value).
+   * Index of the host address the controller takes in the first private subnet (AWS) or the system subnet (GCP),
+   * fixed so node user-data never waits on an apply-time value.
    * @default 10
    */
   readonly hostIndex?: number;
-  /** EC2 key pair for SSH through the bastion. @default none (use SSM Session Manager) */
+  /** EC2 key pair for SSH through the bastion (AWS only). @default none (use SSM Session Manager; on GCP, IAP with OS Login) */
   readonly keyName?: string;
   /** Extra slurm.conf keys (the pure core rejects keys the library owns). @default none */
   readonly extraSlurmConf?: Readonly<Record<string, string>>;
@@ -185,6 +205,11 @@ export interface ResolvedTailscaleMesh {
 }
 
 const CONTROLLER_HOSTNAME = 'slurm-controller';
+/** Job hooks of every compute node, run as one glob (Slurm 22.05 keeps one Prolog value); slurmd.sh adds a no-op so it always matches. */
+export const NODE_PROLOG_GLOB = '/etc/slurm/prolog.d/*';
+export const NODE_EPILOG_GLOB = '/etc/slurm/epilog.d/*';
+/** Device name of the GCP controller's state disk: the guest sees `/dev/disk/by-id/google-<name>`. */
+const GCP_STATE_DISK_DEVICE = 'slurm-state';
 /** The node path where the AWS programs slurmctld runs to start and stop cloud nodes are shipped. */
 export const AWS_RESUME_PROGRAM = '/opt/cdktf-slurm/bootstrap/aws/slurm-resume.sh';
 export const AWS_SUSPEND_PROGRAM = '/opt/cdktf-slurm/bootstrap/aws/slurm-suspend.sh';
@@ -192,26 +217,47 @@ export const AWS_SUSPEND_PROGRAM = '/opt/cdktf-slurm/bootstrap/aws/slurm-suspend
 /** What an AWS controller runs beyond the role steps when Slurm starts and stops cloud nodes. */
 const AWS_CONTROLLER_SCRIPTS = ['aws/pools-sync.sh', 'aws/pool-env.sh', 'aws/slurm-resume.sh', 'aws/slurm-suspend.sh'];
 
-/**
- * The Slurm controller on AWS: slurmctld (configless), and by default slurmdbd with a local MariaDB, on one
- * instance in a private subnet with a fixed address. Pools and partitions register with it; slurm.conf and
- * the controller's user-data are rendered when the stack synthesizes, from everything registered by then.
- */
-export class SlurmController extends Construct implements IFileSystemClient, IScrapeTargets {
-  readonly clusterName: string;
-  readonly slurmVersion: SlurmVersion;
-  /** Host name slurmctld runs as (`SlurmctldHost`). */
-  readonly hostname = CONTROLLER_HOSTNAME;
-  /** Fixed private address; slurmd's `--conf-server`. */
-  readonly privateIp: string;
+/** The AWS resources of a controller on an `IAwsClusterNetwork`. */
+export interface AwsControllerHost {
   readonly network: IAwsClusterNetwork;
-  /** Secrets Manager name of the munge key; the controller creates the key at first boot. */
-  readonly mungeKeySecretName: string;
-  readonly mungeKeySecretArn: string;
   readonly instance: Instance;
   readonly role: IamRole;
   /** Holds the bootstrap scripts every node of the cluster downloads at boot. */
   readonly scriptBucket: BootstrapScriptBucket;
+  /** Secrets Manager name and ARN of the munge key; the controller creates the key at first boot. */
+  readonly mungeKeySecretName: string;
+  readonly mungeKeySecretArn: string;
+}
+
+/** The Google Cloud resources of a controller on an `IGcpClusterNetwork`. */
+export interface GcpControllerHost {
+  readonly network: IGcpClusterNetwork;
+  readonly instance: ComputeInstance;
+  readonly identity: GcpNodeIdentity;
+  /** Secret Manager ID of the munge key (in the network's project); the controller adds its first version. */
+  readonly mungeKeySecretId: string;
+}
+
+/**
+ * The Slurm controller: slurmctld (configless), and by default slurmdbd with a local MariaDB, on one VM in a
+ * private subnet with a fixed address: an EC2 instance on an AWS network, a Compute Engine VM on a GCP one.
+ * Pools and partitions register with it; slurm.conf and the controller's user-data are rendered when the
+ * stack synthesizes, from everything registered by then.
+ */
+export class SlurmController extends Construct implements IFileSystemClient, IScrapeTargets {
+  readonly clusterName: string;
+  readonly slurmVersion: SlurmVersion;
+  /** Host name slurmctld runs as (`SlurmctldHost`): `slurm-controller` on AWS, `<cluster>-controller` (the VM name) on GCP. */
+  readonly hostname: string;
+  /** Fixed private address; slurmd's `--conf-server`. */
+  readonly privateIp: string;
+  readonly network: IAwsClusterNetwork | IGcpClusterNetwork;
+  /** Where nodes read the munge key at boot (a node.env secret source: `aws-secretsmanager:…`, `gcp-secretmanager:…`). */
+  readonly mungeKeySource: string;
+  /** The EC2 side, on an AWS network. */
+  readonly aws?: AwsControllerHost;
+  /** The Compute Engine side, on a GCP network. */
+  readonly gcp?: GcpControllerHost;
   /** The mesh the controller joins, when `mesh` was given. */
   readonly tailscale?: ResolvedTailscaleMesh;
   /** The NFS shared directory, when `sharedDirectory` was given; mesh pools mount it automatically. */
@@ -222,20 +268,27 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
   private readonly hostMounts = new HostMounts(this);
   private readonly monitored: IScrapeTargets[] = [];
   private nodesWithoutSystemd = false;
+  private readonly jobHookUsers: string[] = [];
+  private containerUsers = 0;
   private computePeers?: EfaSecurityGroup;
   private readonly partitions: PartitionSpec[] = [];
   private readonly props: SlurmControllerProps;
-  private readonly dbPasswordSource?: string;
-  private readonly mungeKeySecret: SecretsmanagerSecret;
+  private dbPasswordSource?: string;
+  private jwtKeySource?: string;
+  private mungeKeySecret?: SecretsmanagerSecret;
   private mungeKeyVersion?: SecretsmanagerSecretVersion;
 
   constructor(scope: Construct, id: string, props: SlurmControllerProps) {
     super(scope, id);
     this.props = props;
-    this.network = props.network;
-    this.fileSystemClientNetwork = { kind: 'aws-security-group', securityGroupId: props.network.clusterSecurityGroupId, vpcId: props.network.vpcId };
+    const net = props.network;
+    this.network = net;
     this.clusterName = props.clusterName;
     this.slurmVersion = props.slurmVersion ?? '23.11';
+    if (net?.cloud !== 'aws' && net?.cloud !== 'gcp') {
+      throw new ConstructPropError(this, 'network', (net as { cloud?: unknown } | undefined)?.cloud, 'is neither an AWS nor a GCP cluster network',
+        'Pass a BastionVpc or a GcpClusterNetwork');
+    }
     if (!SUPPORTED_SLURM_VERSIONS.includes(this.slurmVersion)) {
       throw new ConstructPropError(this, 'slurmVersion', this.slurmVersion, 'not a supported Slurm release',
         `Use one of ${SUPPORTED_SLURM_VERSIONS.join(', ')}`);
@@ -245,36 +298,158 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
         'Slurm and slurmdbd need lower-case letters, digits and _ , starting with a letter, at most 40 characters',
         "Use a name such as 'hpc' or 'gpu_lab'");
     }
-    if (props.network.privateSubnets.length === 0) {
-      throw new ConstructPropError(this, 'network.privateSubnets', [], 'the controller needs a private subnet',
-        'Give the network at least one availability zone');
-    }
-    const hostIndex = props.hostIndex ?? 10;
-    const subnet = props.network.privateSubnets[0];
-    try {
-      this.privateIp = hostAddress(subnet.cidr, hostIndex);
-    } catch (e) {
-      throw new ConstructPropError(this, 'hostIndex', hostIndex, (e as Error).message,
-        `Pick an index inside ${subnet.cidr} above AWS's 4 reserved addresses`);
-    }
-    if (hostIndex < 4) {
-      throw new ConstructPropError(this, 'hostIndex', hostIndex, 'AWS reserves the first four addresses of a subnet',
-        'Use 4 or more (default 10)');
-    }
     for (const [field, v] of [['rootVolumeSizeGiB', props.rootVolumeSizeGiB], ['stateVolumeSizeGiB', props.stateVolumeSizeGiB]] as const) {
       if (v !== undefined && (!Number.isInteger(v) || v < 8 || v > 16384)) {
         throw new ConstructPropError(this, field, v, 'must be a whole number of GiB from 8 to 16384', 'Use e.g. 50');
       }
     }
+    this.checkCloudProps(props);
+
+    // The controller's fixed address: AWS keeps a subnet's first four addresses, Google its first two.
+    const hostIndex = props.hostIndex ?? 10;
+    const reserved = net.cloud === 'aws' ? 4 : 2;
+    let subnetCidr: string;
+    if (net.cloud === 'aws') {
+      if (net.privateSubnets.length === 0) {
+        throw new ConstructPropError(this, 'network.privateSubnets', [], 'the controller needs a private subnet',
+          'Give the network at least one availability zone');
+      }
+      subnetCidr = net.privateSubnets[0].cidr;
+    } else {
+      subnetCidr = net.system.cidr;
+    }
+    if (!Number.isInteger(hostIndex) || hostIndex < reserved) {
+      throw new ConstructPropError(this, 'hostIndex', hostIndex, `${net.cloud === 'aws' ? 'AWS' : 'Google'} reserves the first ${reserved} addresses of a subnet`,
+        `Use ${reserved} or more (default 10)`);
+    }
+    try {
+      this.privateIp = hostAddress(subnetCidr, hostIndex);
+    } catch (e) {
+      throw new ConstructPropError(this, 'hostIndex', hostIndex, (e as Error).message,
+        `Pick an index inside ${subnetCidr} above the ${reserved} reserved addresses`);
+    }
 
     const prefix = props.clusterName;
+    if (net.cloud === 'gcp') {
+      this.hostname = `${gcpName(prefix)}-controller`;
+      this.fileSystemClientNetwork = { kind: 'gcp-network-tag', tag: net.clusterTag, networkSelfLink: net.system.networkSelfLink, project: net.project };
+      const placed = this.placeOnGcp(props, net);
+      this.gcp = placed.host;
+      this.mungeKeySource = placed.mungeKeySource;
+    } else {
+      this.hostname = CONTROLLER_HOSTNAME;
+      this.fileSystemClientNetwork = { kind: 'aws-security-group', securityGroupId: net.clusterSecurityGroupId, vpcId: net.vpcId };
+      if (props.mesh) this.tailscale = this.resolveMesh(props.mesh, prefix);
+      if (props.sharedDirectory !== undefined) this.sharedDirectory = this.makeSharedDirectory(props.sharedDirectory);
+      this.aws = this.placeOnAws(props, net);
+      this.mungeKeySource = `aws-secretsmanager:${this.aws.mungeKeySecretName}`;
+    }
+
+    for (const fs of props.mounts ?? []) this.addMount(fs);
+
+    // Fail synth, before anything is written, when the assembled cluster or its user-data is wrong.
+    validateAtSynth(this, () => {
+      this.renderUserData();
+      return [];
+    });
+  }
+
+  /** Props that belong to the other cloud fail here, naming the one to use. */
+  private checkCloudProps(props: SlurmControllerProps): void {
+    const awsOnly = { instanceType: props.instanceType, amiId: props.amiId, keyName: props.keyName, mesh: props.mesh, sharedDirectory: props.sharedDirectory };
+    const gcpOnly = { machineType: props.machineType, image: props.image };
+    const [wrong, cloud, fix] = props.network.cloud === 'gcp'
+      ? [awsOnly, 'AWS', 'Use machineType and image on GCP; SSH goes through IAP with OS Login. A mesh (and its shared directory) needs an AWS controller for now']
+      : [gcpOnly, 'GCP', 'Use instanceType and amiId on AWS'];
+    for (const [field, value] of Object.entries(wrong)) {
+      if (value !== undefined) {
+        throw new ConstructPropError(this, field, field === 'mesh' ? '<mesh>' : value, `applies to ${cloud} controllers only, and this one is on ${props.network.cloud.toUpperCase()}`, fix);
+      }
+    }
+  }
+
+  private makeSharedDirectory(shared: SharedDirectory): ControllerNfsShare {
+    const path = shared.path ?? '/shared';
+    if (!this.tailscale) {
+      throw new ConstructPropError(this, 'sharedDirectory', shared, 'is exported to mesh nodes only, and the controller has no mesh',
+        'Give mesh: { tailscale: { authKey: <sensitive variable> } }, or drop sharedDirectory');
+    }
+    if (!/^(\/[A-Za-z0-9._-]+)+$/.test(path) || path.split('/').some((p) => p === '.' || p === '..') ||
+      /^\/(bin|boot|dev|etc|lib|lib64|opt|proc|root|run|sbin|sys|tmp|usr|var)(\/|$)/.test(path)) {
+      throw new ConstructPropError(this, 'sharedDirectory.path', path,
+        'must be an absolute path of letters, digits, ".", "_" and "-", outside system directories', "Use e.g. '/shared'");
+    }
+    return new ControllerNfsShare(this, 'SharedDirectory', { serverAddress: this.tailscale.controllerAddress, path, exportCidr: MESH_CIDR });
+  }
+
+  /**
+   * The Compute Engine controller: a keyless service account, its secrets in Secret Manager (each readable by the
+   * controller alone, which adds the first version at boot: nothing secret in Terraform), and the VM with its state
+   * disk, at the fixed address in the system subnet, SSH through IAP only.
+   */
+  private placeOnGcp(props: SlurmControllerProps, net: IGcpClusterNetwork): { host: GcpControllerHost; mungeKeySource: string } {
+    const prefix = gcpName(props.clusterName);
+    const project = net.project;
+    const identity = gcpServiceAccount(this, 'Identity', {
+      project,
+      accountId: gcpAccountId(`${prefix}-controller`),
+      displayName: `Slurm controller of ${props.clusterName}`,
+      description: 'slurmctld/slurmdbd host: reads and first-boot-writes its own secrets, writes logs and metrics',
+    });
+    grantLogging(this, 'Logging', { project, member: identity.member });
+    const ownSecret = (id: string, suffix: string, description: string): string => {
+      const secretId = `${prefix}-${suffix}`;
+      gcpSecret(this, id, { project, secretId, description, labels: { 'slurm-cluster': props.clusterName } });
+      grantSecretAccess(this, `${id}Read`, { project, secretId, member: identity.member });
+      grantSecretVersionAdder(this, `${id}Add`, { project, secretId, member: identity.member });
+      return gcpSecretSource(project, secretId);
+    };
+    const mungeKeySource = ownSecret('MungeKey', 'munge-key', `munge key of Slurm cluster ${props.clusterName}; generated on the controller at first boot`);
+    if (props.restApi) {
+      this.jwtKeySource = `generate+${ownSecret('JwtKey', 'slurm-jwt-key', `HS256 key slurmrestd JWTs of ${props.clusterName} are verified with; generated on the controller`)}`;
+    }
+    const accounting = props.accounting ?? 'local';
+    if (accounting === 'local') {
+      this.dbPasswordSource = `generate+${ownSecret('DbPassword', 'slurmdbd-db-password', `slurmdbd MariaDB password of ${props.clusterName}; generated on the controller`)}`;
+    } else if (accounting) {
+      const ref = accounting.passwordSecret;
+      const full = /^projects\/[^/]+\/secrets\/[^/]+$/.exec(ref);
+      if (!full && !/^[A-Za-z0-9_-]{1,255}$/.test(ref)) {
+        throw new ConstructPropError(this, 'accounting.passwordSecret', ref, 'is not a Secret Manager secret ID or projects/P/secrets/S path',
+          "Give the secret's ID in the network's project, e.g. 'hpc-db-password'");
+      }
+      grantSecretAccess(this, 'DbPasswordRead', { project, secretId: ref, member: identity.member });
+      this.dbPasswordSource = full ? `gcp-secretmanager:${ref}` : gcpSecretSource(project, ref);
+    }
+    const vm = gcpStaticInstance(this, 'Vm', {
+      network: net,
+      name: this.hostname,
+      machineType: props.machineType ?? 'n2-standard-8',
+      isGpu: false,
+      gpuNics: 0,
+      userData: lazyString(() => terraformLiteral(this.renderUserData().text)),
+      serviceAccountEmail: identity.email,
+      clusterName: props.clusterName,
+      role: 'controller',
+      image: props.image,
+      bootDiskSizeGiB: props.rootVolumeSizeGiB ?? 50,
+      bootDiskType: 'pd-ssd',
+      networkIp: this.privateIp,
+      stateDisk: { sizeGiB: props.stateVolumeSizeGiB ?? 50, deviceName: GCP_STATE_DISK_DEVICE },
+      sshViaIap: true,
+    });
+    return { host: { network: net, instance: vm.instance, identity, mungeKeySecretId: `${prefix}-munge-key` }, mungeKeySource };
+  }
+
+  /** The EC2 controller: its secrets, instance role, the cluster's script bucket, the instance and its state volume. */
+  private placeOnAws(props: SlurmControllerProps, net: IAwsClusterNetwork): AwsControllerHost {
+    const prefix = props.clusterName;
+    const subnet = net.privateSubnets[0];
     const munge = new SecretsmanagerSecret(this, 'MungeKey', {
       name: `${prefix}/munge-key`,
       description: `munge key of Slurm cluster ${prefix}; generated on the controller at first boot, never in Terraform`,
       recoveryWindowInDays: 7,
     });
-    this.mungeKeySecretName = `${prefix}/munge-key`;
-    this.mungeKeySecretArn = munge.arn;
     this.mungeKeySecret = munge;
 
     const secretArns = [munge.arn];
@@ -285,9 +460,9 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
         recoveryWindowInDays: 7,
       });
       secretArns.push(jwt.arn);
+      this.jwtKeySource = `generate+aws-secretsmanager:${prefix}/slurm-jwt-key`;
     }
-    if (props.mesh) {
-      this.tailscale = this.resolveMesh(props.mesh, prefix);
+    if (this.tailscale) {
       const authKey = new SecretsmanagerSecret(this, 'MeshAuthKey', {
         name: this.tailscale.authKeySecretName,
         description: `Tailscale auth key the controller of ${prefix} joins the mesh with (from a sensitive Terraform variable)`,
@@ -295,23 +470,6 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
       });
       new SecretsmanagerSecretVersion(this, 'MeshAuthKeyValue', { secretId: authKey.id, secretString: this.tailscale.authKey });
       secretArns.push(authKey.arn);
-    }
-    if (props.sharedDirectory !== undefined) {
-      const path = props.sharedDirectory.path ?? '/shared';
-      if (!this.tailscale) {
-        throw new ConstructPropError(this, 'sharedDirectory', props.sharedDirectory, 'is exported to mesh nodes only, and the controller has no mesh',
-          'Give mesh: { tailscale: { authKey: <sensitive variable> } }, or drop sharedDirectory');
-      }
-      if (!/^(\/[A-Za-z0-9._-]+)+$/.test(path) || path.split('/').some((p) => p === '.' || p === '..') ||
-        /^\/(bin|boot|dev|etc|lib|lib64|opt|proc|root|run|sbin|sys|tmp|usr|var)(\/|$)/.test(path)) {
-        throw new ConstructPropError(this, 'sharedDirectory.path', path,
-          'must be an absolute path of letters, digits, ".", "_" and "-", outside system directories', "Use e.g. '/shared'");
-      }
-      this.sharedDirectory = new ControllerNfsShare(this, 'SharedDirectory', {
-        serverAddress: this.tailscale.controllerAddress,
-        path,
-        exportCidr: MESH_CIDR,
-      });
     }
     const accounting = props.accounting ?? 'local';
     if (accounting === 'local') {
@@ -332,10 +490,10 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
     }
 
     const identity = ec2InstanceRole(this, `${prefix}-slurm-controller`, `Slurm controller of ${prefix}: reads and first-boot-writes its own secrets`);
-    this.role = identity.role;
+    const role = identity.role;
     const profile = identity.profile;
     new IamRolePolicy(this, 'SecretsPolicy', {
-      role: this.role.id,
+      role: role.id,
       name: 'own-secrets',
       policy: JSON.stringify({
         Version: '2012-10-17',
@@ -350,7 +508,7 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
       }),
     });
     new IamRolePolicy(this, 'ResumeReadPolicy', {
-      role: this.role.id,
+      role: role.id,
       name: 'resume-read',
       policy: JSON.stringify({
         Version: '2012-10-17',
@@ -367,21 +525,21 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
       }),
     });
     new IamRolePolicyAttachment(this, 'Ssm', {
-      role: this.role.name,
+      role: role.name,
       policyArn: 'arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore',
     });
-    this.scriptBucket = new BootstrapScriptBucket(this, 'Scripts', { namePrefix: prefix.replace(/_/g, '-') });
-    this.scriptBucket.addScripts(awsBootstrapScripts(loadBootstrapScripts()));
-    this.scriptBucket.grantRead(this, 'ScriptsRead', this.role.id);
+    const scriptBucket = new BootstrapScriptBucket(this, 'Scripts', { namePrefix: prefix.replace(/_/g, '-') });
+    scriptBucket.addScripts(awsBootstrapScripts(loadBootstrapScripts()));
+    scriptBucket.grantRead(this, 'ScriptsRead', role.id);
 
     const ami = ubuntuAmi(this, props.amiId);
-    this.instance = new Instance(this, 'Instance', {
+    const instance = new Instance(this, 'Instance', {
       ami,
       instanceType: props.instanceType ?? 'm6i.xlarge',
       subnetId: subnet.id,
       privateIp: this.privateIp,
       associatePublicIpAddress: false,
-      vpcSecurityGroupIds: [props.network.clusterSecurityGroupId],
+      vpcSecurityGroupIds: [net.clusterSecurityGroupId],
       iamInstanceProfile: profile.name,
       keyName: props.keyName,
       // Tags in IMDS: the node reads its scripts bucket from them, so user-data holds no apply-time value.
@@ -392,7 +550,7 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
         Name: `${prefix}-${CONTROLLER_HOSTNAME}`,
         'slurm:cluster': prefix,
         'slurm:role': 'controller',
-        [SCRIPTS_BUCKET_TAG]: this.scriptBucket.bucket.bucket,
+        [SCRIPTS_BUCKET_TAG]: scriptBucket.bucket.bucket,
       },
     });
 
@@ -406,16 +564,10 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
     new VolumeAttachment(this, 'StateVolumeAttachment', {
       deviceName: '/dev/sdf',
       volumeId: state.id,
-      instanceId: this.instance.id,
+      instanceId: instance.id,
     });
 
-    for (const fs of props.mounts ?? []) this.addMount(fs);
-
-    // Fail synth, before anything is written, when the assembled cluster or its user-data is wrong.
-    validateAtSynth(this, () => {
-      this.renderUserData();
-      return [];
-    });
+    return { network: net, instance, role, scriptBucket, mungeKeySecretName: `${prefix}/munge-key`, mungeKeySecretArn: munge.arn };
   }
 
   /**
@@ -455,7 +607,7 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
     });
     const cluster = this.clusterName;
     new IamRolePolicy(this, `${id}-Launch`, {
-      role: this.role.id,
+      role: this.awsHost('addAwsPool').role.id,
       name: `launch-pool-${settings.poolName}`,
       policy: JSON.stringify({
         Version: '2012-10-17',
@@ -501,7 +653,7 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
    */
   computePeersSecurityGroupId(): string {
     this.computePeers ??= new EfaSecurityGroup(this, 'ComputePeers', {
-      vpcId: this.network.vpcId,
+      vpcId: this.awsHost('computePeersSecurityGroupId').network.vpcId,
       name: `${this.clusterName}-compute-peers`,
       description: `Compute nodes of Slurm cluster ${this.clusterName}: all traffic between them (NCCL, MPI, EFA)`,
     });
@@ -532,7 +684,9 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
     const mine = own.map((exporter): ScrapeTargetGroup => ({
       exporter,
       discovery: { kind: 'static', hosts: [this.privateIp] },
-      reach: { kind: 'aws-security-group', securityGroupId: this.network.clusterSecurityGroupId },
+      reach: this.network.cloud === 'gcp'
+        ? { kind: 'gcp-network-tag', tag: this.network.clusterTag }
+        : { kind: 'aws-security-group', securityGroupId: this.network.clusterSecurityGroupId },
       labels: { cluster: this.clusterName, role: 'controller' },
     }));
     return [...mine, ...this.monitored.flatMap((m) => m.scrapeTargets())];
@@ -562,7 +716,8 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
    * state; the controller reads it from Secrets Manager instead of generating it at first boot.
    */
   terraformMungeKey(): string {
-    if (!this.mungeKeyVersion) {
+    const aws = this.awsHost('terraformMungeKey');
+    if (!this.mungeKeyVersion && this.mungeKeySecret) {
       const random = new DataAwsSecretsmanagerRandomPassword(this, 'MungeKeyRandom', {
         passwordLength: 128,
         excludePunctuation: true,
@@ -575,9 +730,35 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
         lifecycle: { ignoreChanges: ['secret_string'] },
       });
       // The controller must find the key in Secrets Manager when it boots.
-      this.instance.dependsOn = [...(this.instance.dependsOn ?? []), dependable(this.mungeKeyVersion)];
+      aws.instance.dependsOn = [...(aws.instance.dependsOn ?? []), dependable(this.mungeKeyVersion)];
     }
-    return this.mungeKeyVersion.secretString;
+    return (this.mungeKeyVersion as SecretsmanagerSecretVersion).secretString;
+  }
+
+  /** The EC2 side, for callers that only make sense on AWS; a clear error on a GCP controller. */
+  awsHost(caller: string): AwsControllerHost {
+    if (!this.aws) {
+      throw new Error(`${this.node.path}: ${caller} needs a controller on an AWS network, and this one is on ${this.network.cloud.toUpperCase()}`);
+    }
+    return this.aws;
+  }
+
+  /**
+   * Called by pools whose nodes run per-job hooks (GPUDirect-TCPXO's RxDM): slurm.conf then runs every script in
+   * `<conf>/prolog.d` and `<conf>/epilog.d` (a glob; every compute node carries a no-op hook so it always
+   * matches), with `PrologFlags=Alloc,Contain` so the prolog runs once per job on each node at allocation.
+   */
+  useNodeJobHooks(user: string): void {
+    if (!this.jobHookUsers.includes(user)) this.jobHookUsers.push(user);
+  }
+
+  /**
+   * Called by pools and login nodes with enroot + pyxis: the controller then serves `plugstack.conf` (configless
+   * nodes read the controller's copy, never their own), which includes each node's own `plugstack.conf.d/`, where
+   * those hosts put pyxis's line. Hosts without pyxis read an empty stack.
+   */
+  useContainers(): void {
+    this.containerUsers++;
   }
 
   private resolveMesh(mesh: ClusterMesh, prefix: string): ResolvedTailscaleMesh {
@@ -624,10 +805,10 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
   clusterSpec(): ClusterSpec {
     const accounting = this.props.accounting ?? 'local';
     let accountingSpec: AccountingSpec | undefined;
-    if (accounting === 'local') accountingSpec = { dbdHost: CONTROLLER_HOSTNAME };
+    if (accounting === 'local') accountingSpec = { dbdHost: this.hostname };
     else if (accounting) {
       accountingSpec = {
-        dbdHost: CONTROLLER_HOSTNAME,
+        dbdHost: this.hostname,
         storageHost: accounting.endpoint,
         storagePort: accounting.port,
         storageUser: accounting.user,
@@ -637,7 +818,7 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
     return {
       clusterName: this.clusterName,
       slurmVersion: this.slurmVersion,
-      controller: { hostname: CONTROLLER_HOSTNAME, address: this.slurmctldAddress },
+      controller: { hostname: this.hostname, address: this.slurmctldAddress },
       accounting: accountingSpec,
       nodePools: [...this.pools],
       partitions: [...this.partitions],
@@ -645,6 +826,7 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
       extraSlurmConf: this.props.extraSlurmConf,
       cgroup: this.nodesWithoutSystemd ? { ignoreSystemdOnFailure: true } : undefined,
       jwtAuth: this.props.restApi === true,
+      ...(this.jobHookUsers.length > 0 ? { prolog: [NODE_PROLOG_GLOB], epilog: [NODE_EPILOG_GLOB], prologFlags: ['Alloc', 'Contain'] } : {}),
     };
   }
 
@@ -656,8 +838,8 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
       CLUSTER_NAME: this.clusterName,
       SLURM_CONTROLLER: this.privateIp,
       // Hybrid clusters: Terraform made the key (hosts without cloud identity get it by upload); else first boot.
-      MUNGE_KEY_SOURCE: `${this.mungeKeyVersion ? '' : 'generate+'}aws-secretsmanager:${this.mungeKeySecretName}`,
-      STATESAVE_DEVICE: '/dev/sdf',
+      MUNGE_KEY_SOURCE: `${this.mungeKeyVersion ? '' : 'generate+'}${this.mungeKeySource}`,
+      STATESAVE_DEVICE: this.gcp ? `/dev/disk/by-id/google-${GCP_STATE_DISK_DEVICE}` : '/dev/sdf',
     };
     const extraScripts = spec.powerSaving ? [...AWS_CONTROLLER_SCRIPTS] : [];
     if (this.tailscale) {
@@ -674,8 +856,8 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
     // Always-on pools are cloud nodes kept out of suspend; the controller starts them at first boot.
     const alwaysOn = staticNodesHostlist(spec);
     if (alwaysOn) env.SLURM_POWER_UP_NODES = alwaysOn;
-    if (this.props.restApi) {
-      env.JWT_KEY_SOURCE = `generate+aws-secretsmanager:${this.clusterName}/slurm-jwt-key`;
+    if (this.jwtKeySource) {
+      env.JWT_KEY_SOURCE = this.jwtKeySource;
       env.SLURMRESTD_ENABLED = '1';
     }
     if (this.dbPasswordSource) {
@@ -685,13 +867,17 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
     const config = buildNodeCloudConfig({
       roles,
       env,
-      hostname: CONTROLLER_HOSTNAME,
-      slurmFiles: renderControllerFiles(spec),
+      hostname: this.hostname,
+      slurmFiles: [
+        ...renderControllerFiles(spec),
+        ...(this.containerUsers > 0 ? [{ name: 'plugstack.conf', content: renderPlugstackConf({}, this.node.path) }] : []),
+      ],
       mounts: this.hostMounts.mounts,
       extraScripts,
-      scriptDelivery: { kind: 'fetch', fetcher: 'aws/fetch-bootstrap.sh' },
+      // Compute Engine takes 256 KiB of metadata: the scripts fit inline. EC2's 16 KiB does not.
+      scriptDelivery: this.gcp ? { kind: 'inline' } : { kind: 'fetch', fetcher: 'aws/fetch-bootstrap.sh' },
     });
-    return renderNodeUserData(config, { target: 'aws', role: 'controller', where: this.node.path });
+    return renderNodeUserData(config, { target: this.gcp ? 'gcp' : 'aws', role: roles.join(' '), where: this.node.path });
   }
 }
 

@@ -26,6 +26,7 @@ import { ProjectIamMember } from '@cdktf/provider-google/lib/project-iam-member'
 import { SecretManagerSecret } from '@cdktf/provider-google/lib/secret-manager-secret';
 import { SecretManagerSecretIamMember } from '@cdktf/provider-google/lib/secret-manager-secret-iam-member';
 import { ServiceAccount } from '@cdktf/provider-google/lib/service-account';
+import { createHash } from 'crypto';
 import { TerraformCount, Token } from 'cdktf';
 import { Construct, IConstruct } from 'constructs';
 import type { IGcpClusterNetwork } from '../constructs/gcp-cluster-network';
@@ -105,6 +106,27 @@ function checkLabels(scope: IConstruct, field: string, labels: Readonly<Record<s
 // ---------------------------------------------------------------------------------------------------------------
 // Identity and secrets
 // ---------------------------------------------------------------------------------------------------------------
+
+/** A Slurm name (`gpu_lab`) as a Compute Engine name part: `_` is not allowed there. */
+export function gcpName(slurmName: string): string {
+  return slurmName.replace(/_/g, '-');
+}
+
+/**
+ * A service account ID (6 to 30 of lower-case letters, digits and `-`, starting with a letter) for `base`: kept
+ * when it fits, else cut to 23 characters plus a hash of the whole, so two long names never share an account.
+ */
+export function gcpAccountId(base: string): string {
+  let id = base.toLowerCase().replace(/[^a-z0-9-]/g, '-').replace(/^[^a-z]+/, '').replace(/-+$/, '');
+  if (id.length > 30) id = `${id.slice(0, 23).replace(/-+$/, '')}-${createHash('sha256').update(base).digest('hex').slice(0, 6)}`;
+  while (id.length < 6) id += '-node'.slice(0, 6 - id.length);
+  return id;
+}
+
+/** The node.env secret source of a Secret Manager secret (`fetch_secret` in common.sh reads its latest version). */
+export function gcpSecretSource(project: string, secretId: string): string {
+  return `gcp-secretmanager:projects/${project}/secrets/${secretId}`;
+}
 
 export interface GcpServiceAccountProps {
   /** Project the account lives in. */
