@@ -1,11 +1,14 @@
 /**
  * bootstrap-scripts/gcp/tcpxo.sh, tcpxo-prolog.sh and tcpxo-epilog.sh against fakes on PATH (docker, scontrol,
- * modprobe, mount, mountpoint, gcloud, nvidia-ctk) that record their arguments, and a fake sysfs: NIC and
- * aperture-device discovery, the pinned pulls and the once-only plugin install, the RxDM prolog's
- * single-node shortcut, ready wait, timeout drain and reuse, and the epilog's cleanup.
+ * modprobe, mount, mountpoint, gcloud, nvidia-ctk, and curl, gpg, apt-get, dpkg-query, systemctl for the
+ * installs) that record their arguments, and a fake sysfs: NIC and aperture-device discovery, installing the
+ * NVIDIA container toolkit and the dmabuf import helper when the image lacks them, the pinned pulls and the
+ * once-only plugin install, the RxDM prolog's single-node shortcut, ready wait, timeout drain and reuse, and
+ * the epilog's cleanup.
  */
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { renderNodeEnv } from '../../lib/cloudinit/node-env';
 import { resolveTcpxoSettings, tcpxoNodeEnv } from '../../lib/gcp/tcpxo';
@@ -17,6 +20,17 @@ const NICS = ['enp6s0', 'enp7s0', 'enp13s0', 'enp14s0', 'enp134s0', 'enp135s0', 
 const APERTURES = ['0000:8c:00.1', '0000:06:00.1'];
 // install_if_changed chowns to root.
 const rootOnly = isRoot ? test : test.skip;
+// common.sh puts the standard directories on PATH, so a host with a real toolkit cannot hide it.
+const hostHasToolkit =
+  spawnSync('bash', ['-c', 'PATH=$PATH:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin; command -v nvidia-ctk || command -v nvidia-container-cli']).status === 0;
+// nvidia-ctk as the toolkit package installs it: `runtime configure` adds the nvidia runtime to --config.
+const NVIDIA_CTK = `#!/bin/bash
+printf '%s\\n' "$*" >>"$FAKE/nvidia-ctk-calls"
+if [[ "$1 $2" == "runtime configure" ]]; then
+  for a in "$@"; do [[ "$a" == --config=* ]] && printf '{\\n  "runtimes": {\\n    "nvidia": {"path": "nvidia-container-runtime"}\\n  }\\n}\\n' >"\${a#--config=}"; done
+fi
+exit 0
+`;
 
 const FAKES: Record<string, string> = {
   docker: `#!/bin/bash
@@ -78,10 +92,15 @@ printf '%s\\n' "$*" >>"$FAKE/scontrol-calls"
 if [[ "$1 $2" == "show hostnames" ]]; then printf '%s\\n' $FAKE_HOSTNAMES; fi
 exit 0
 `,
+  // FAKE_MODPROBE_FAIL: the module is missing until the dmabuf-import-helper package is installed;
+  // FAKE_MODPROBE_REJECT: then Secure Boot refuses the module DKMS built.
   modprobe: `#!/bin/bash
 printf '%s\\n' "$*" >>"$FAKE/modprobe-calls"
-if [[ -n "\${FAKE_MODPROBE_FAIL:-}" ]]; then echo "modprobe: FATAL: Module $1 not found in directory /lib/modules/6.8.0-gcp" >&2; exit 1; fi
-: >"$TCPXO_DMABUF_DEV"
+if [[ -n "\${FAKE_MODPROBE_FAIL:-}" ]] && ! grep -q '^dmabuf-import-helper ' "$FAKE/dpkg" 2>/dev/null; then
+  echo "modprobe: FATAL: Module $1 not found in directory /lib/modules/6.8.0-gcp" >&2; exit 1
+fi
+if [[ -n "\${FAKE_MODPROBE_REJECT:-}" ]]; then echo "modprobe: ERROR: could not insert 'import_helper': Key was rejected by service" >&2; exit 1; fi
+mkdir -p "$(dirname "$TCPXO_DMABUF_DEV")" && : >"$TCPXO_DMABUF_DEV"
 `,
   // A symlink stands in for the bind mount, so the script's chmod through the mount point reaches sysfs.
   mount: `#!/bin/bash
@@ -95,7 +114,71 @@ rmdir "\${@: -1}" && ln -s "\${@: -2:1}" "\${@: -1}"
   gcloud: `#!/bin/bash
 printf '%s\\n' "$*" >>"$FAKE/gcloud-calls"
 `,
-  'nvidia-ctk': '#!/bin/bash\nexit 0\n',
+  'nvidia-ctk': NVIDIA_CTK,
+  // Downloads: a "key" naming the URL, ASCII-armoured like NVIDIA's and Google's. FAKE_CURL_FAIL=1 fails them.
+  curl: `#!/bin/bash
+printf '%s\\n' "$*" >>"$FAKE/curl-calls"
+out="" url=""
+while (($#)); do
+  case "$1" in
+    -o | --max-time) [[ "$1" == -o ]] && out=$2; shift 2 ;;
+    -*) shift ;;
+    *) url=$1; shift ;;
+  esac
+done
+if [[ -n "\${FAKE_CURL_FAIL:-}" ]]; then echo "curl: (6) Could not resolve host" >&2; exit 6; fi
+printf -- '-----BEGIN PGP PUBLIC KEY BLOCK-----\\nkey of %s\\n' "$url" >"$out"
+`,
+  gpg: `#!/bin/bash
+printf '%s\\n' "$*" >>"$FAKE/gpg-calls"
+[[ " $* " == *" --dearmor "* ]] || exit 2
+printf 'dearmored('; cat; printf ')'
+`,
+  // Installed packages live in $FAKE/dpkg ("name version" lines). Like apt, update fails while the ar+https
+  // repository is listed but its transport is not installed. FAKE_APT_FAIL: packages that cannot be installed.
+  'apt-get': `#!/bin/bash
+printf '%s\\n' "$*" >>"$FAKE/apt-get-calls"
+sub="" pkgs=()
+while (($#)); do
+  case "$1" in
+    -o) shift 2 ;;
+    -*) shift ;;
+    *) if [[ -z "$sub" ]]; then sub=$1; else pkgs+=("$1"); fi; shift ;;
+  esac
+done
+if [[ "$sub" == update && -e "$TCPXO_APT_SOURCES_DIR/gpudirect-tcpxo.list" ]] && ! grep -q '^apt-transport-artifact-registry ' "$FAKE/dpkg" 2>/dev/null; then
+  echo "E: The method driver /usr/lib/apt/methods/ar+https could not be found." >&2; exit 100
+fi
+if [[ "$sub" == update ]]; then
+  (cd "$TCPXO_APT_SOURCES_DIR" 2>/dev/null && ls | tr '\\n' ' ' | sed 's/ $//'; echo) >>"$FAKE/apt-update-lists"
+fi
+[[ "$sub" == install ]] || exit 0
+for p in "\${pkgs[@]}"; do
+  if [[ " \${FAKE_APT_FAIL:-} " == *" \${p%%=*} "* ]]; then echo "E: Unable to locate package \${p%%=*}" >&2; exit 100; fi
+done
+for p in "\${pkgs[@]}"; do
+  if [[ "$p" == *=* ]]; then echo "\${p%%=*} \${p#*=}" >>"$FAKE/dpkg"; else echo "$p 1.0-1" >>"$FAKE/dpkg"; fi
+  if [[ "\${p%%=*}" == nvidia-container-toolkit ]]; then cp "$FAKE/nvidia-ctk.pkg" "$FAKE/bin/nvidia-ctk"; fi
+done
+`,
+  'dpkg-query': `#!/bin/bash
+fmt="" pkg=""
+while (($#)); do
+  case "$1" in
+    -f) fmt=$2; shift 2 ;;
+    -f=* | --showformat=*) fmt=\${1#*=}; shift ;;
+    -*) shift ;;
+    *) pkg=$1; shift ;;
+  esac
+done
+line=$(grep "^$pkg " "$FAKE/dpkg" 2>/dev/null | tail -n1)
+[[ -n "$line" ]] || { echo "dpkg-query: no packages found matching $pkg" >&2; exit 1; }
+fmt=\${fmt//'\${db:Status-Status}'/installed}
+printf '%s' "\${fmt//'\${Version}'/\${line#* }}"
+`,
+  systemctl: `#!/bin/bash
+printf '%s\\n' "$*" >>"$FAKE/systemctl-calls"
+`,
 };
 
 let sb: Sandbox;
@@ -110,6 +193,25 @@ const calls = (name: string): string[] => {
 /** Run an installed copy (outside the tree) the way slurmd would, with the sandbox's environment. */
 const runInstalled = (file: string, extra: Record<string, string>): number =>
   spawnSync('bash', [file], { env: sb.env(extra), encoding: 'utf8', timeout: 20000, cwd: sb.dir }).status ?? -1;
+/** Packages of each `apt-get install`, in order. */
+const aptInstalls = (): string[] =>
+  calls('apt-get')
+    .filter((c) => / install /.test(` ${c} `))
+    .map((c) => c.replace(/^.*--force-confold /, ''));
+/** The sources.list.d files apt saw at each `apt-get update`. */
+const updateLists = (): string[] => {
+  const f = path.join(fake, 'apt-update-lists');
+  return fs.existsSync(f) ? fs.readFileSync(f, 'utf8').split('\n').slice(0, -1) : [];
+};
+const read = (f: string): string => fs.readFileSync(f, 'utf8');
+const forget = (...names: string[]): void => {
+  for (const n of names) fs.rmSync(path.join(fake, `${n}-calls`), { force: true });
+  fs.rmSync(path.join(fake, 'apt-update-lists'), { force: true });
+};
+const TCPXO = path.join(SCRIPTS_DIR, 'gcp/tcpxo.sh');
+/** Source tcpxo.sh and run CODE (one of its functions), on a host with or without systemd. */
+const fn = (code: string, extra: Record<string, string> = {}, systemd = true) =>
+  sb.bash(`source ${JSON.stringify(TCPXO)}\nhave_systemd() { return ${systemd ? 0 : 1}; }\n${code}`, { ...env, ...extra });
 const containers = (): string[] => (fs.existsSync(path.join(fake, 'containers')) ? fs.readdirSync(path.join(fake, 'containers')) : []);
 
 beforeEach(() => {
@@ -117,6 +219,8 @@ beforeEach(() => {
   fake = p('fake');
   fs.mkdirSync(path.join(fake, 'bin'), { recursive: true });
   for (const [name, text] of Object.entries(FAKES)) fs.writeFileSync(path.join(fake, 'bin', name), text, { mode: 0o755 });
+  // What the fake apt-get puts on PATH when it installs nvidia-container-toolkit.
+  fs.writeFileSync(path.join(fake, 'nvidia-ctk.pkg'), NVIDIA_CTK, { mode: 0o755 });
   // Fake sysfs: the 9 NICs, two aperture devices and a GPU that must be left alone.
   for (const nic of [...NICS, 'enp0s12', 'lo']) fs.mkdirSync(p('sys/class/net', nic), { recursive: true });
   const pci = (addr: string, vendor: string, device: string): void => {
@@ -146,6 +250,10 @@ beforeEach(() => {
     TCPXO_PROFILE_PATH: p('profile.d/nccl-tcpxo.sh'),
     TCPXO_PROLOG_PATH: p('etc/slurm/prolog.d/50-tcpxo-rxdm.sh'),
     TCPXO_EPILOG_PATH: p('etc/slurm/epilog.d/50-tcpxo-rxdm.sh'),
+    TCPXO_APT_SOURCES_DIR: p('etc/apt/sources.list.d'),
+    TCPXO_KEYRING_DIR: p('usr/share/keyrings'),
+    DOCKER_DAEMON_JSON: p('etc/docker/daemon.json'),
+    TCPXO_RETRY_DELAY: '0',
     SLURMD_NODENAME: 'a3mega-3',
   };
 });
@@ -164,6 +272,9 @@ describe('tcpxo.sh (boot step)', () => {
     expect(fs.statSync(p('sys/devices/pci0000:00', APERTURES[0], 'resource0')).mode & 0o777).toBe(0o666);
     expect(fs.statSync(p('sys/devices/pci0000:00/0000:04:00.0/resource0')).mode & 0o777).toBe(0o600);
     expect(calls('modprobe')).toEqual(['import-helper']);
+    // The image has the toolkit and the module: nothing is installed, only the runtime registered.
+    expect(calls('apt-get')).toEqual([]);
+    expect(calls('nvidia-ctk')).toEqual([`runtime configure --runtime=docker --config=${p('etc/docker/daemon.json')}`]);
 
     const docker = calls('docker');
     expect(docker).toContain(`pull --quiet ${RXDM}`);
@@ -189,11 +300,13 @@ describe('tcpxo.sh (boot step)', () => {
 
   rootOnly('a re-run changes nothing: no mount, no pull, no plugin install', () => {
     expect(sb.script('gcp/tcpxo.sh', env).status).toBe(0);
-    for (const f of ['docker', 'mount', 'modprobe']) fs.rmSync(path.join(fake, `${f}-calls`));
+    forget('docker', 'mount', 'modprobe', 'nvidia-ctk', 'systemctl');
     const r = sb.script('gcp/tcpxo.sh', env);
     expect(r.status).toBe(0);
     expect(calls('mount')).toEqual([]);
     expect(calls('modprobe')).toEqual([]);
+    expect(calls('nvidia-ctk')).toEqual([]);
+    expect(calls('systemctl')).toEqual([]);
     expect(calls('docker').filter((c) => /^(pull|run) /.test(c))).toEqual([]);
     expect(r.log).toMatch(/NCCL plugin from .*v1\.0\.10 already installed/);
   });
@@ -230,10 +343,13 @@ describe('tcpxo.sh (boot step)', () => {
     expect(r.log).toMatch(/no aperture device \(PCI 1ae0:0084\).*a3-megagpu-8g/);
   });
 
-  test('a missing import-helper module names the package and repository that provide it', () => {
-    const r = sb.script('gcp/tcpxo.sh', { ...env, FAKE_MODPROBE_FAIL: '1' });
+  test('a missing import-helper module that cannot be installed names the package and repository that provide it', () => {
+    const r = sb.script('gcp/tcpxo.sh', { ...env, FAKE_MODPROBE_FAIL: '1', FAKE_APT_FAIL: 'dkms' });
     expect(r.status).toBe(1);
-    expect(r.log).toMatch(/modprobe import-helper failed .*Module import-helper not found.*dmabuf-import-helper DKMS package.*gpudirect-tcpxo-apt/);
+    expect(aptInstalls()).toEqual([`linux-headers-${os.release()} dkms`, `linux-headers-${os.release()} dkms`, `linux-headers-${os.release()} dkms`]);
+    expect(r.log).toMatch(
+      /ERROR: modprobe import-helper failed .*Module import-helper not found.*dmabuf-import-helper DKMS package.*gpudirect-tcpxo-apt.*bake it into the node image .*installing dmabuf-import-helper failed/,
+    );
     expect(calls('docker')).toEqual([]);
   });
 
@@ -248,6 +364,168 @@ describe('tcpxo.sh (boot step)', () => {
     expect(r.status).toBe(0);
     expect(r.log).toMatch(/TCPXO_ENABLED=0: not a GPUDirect-TCPXO node/);
     expect(calls('docker')).toEqual([]);
+  });
+});
+
+(hostHasToolkit ? describe.skip : describe)('tcpxo.sh installs the NVIDIA container toolkit when the image lacks it', () => {
+  const PINNED = ['nvidia-container-toolkit', 'nvidia-container-toolkit-base', 'libnvidia-container-tools', 'libnvidia-container1'];
+  const OLD_MESSAGE =
+    /ERROR: the NVIDIA container toolkit \(nvidia-ctk\) is missing, so 'docker run --gpus all' cannot start RxDM; install nvidia-container-toolkit from NVIDIA's apt repository in the node image/;
+  beforeEach(() => fs.rmSync(path.join(fake, 'bin/nvidia-ctk')));
+
+  rootOnly('adds NVIDIA\'s repository, installs the pinned packages, registers the runtime and restarts docker; a re-run changes nothing', () => {
+    const r = fn('ensure_docker');
+    expect(r.log).not.toMatch(/ERROR/);
+    expect(r.status).toBe(0);
+    const keyring = p('usr/share/keyrings/nvidia-container-toolkit-keyring.gpg');
+    // $(ARCH) stays literal: apt expands it.
+    expect(read(p('etc/apt/sources.list.d/nvidia-container-toolkit.list'))).toBe(
+      `deb [signed-by=${keyring}] https://nvidia.github.io/libnvidia-container/stable/deb/$(ARCH) /\n`,
+    );
+    expect(read(keyring)).toBe('dearmored(-----BEGIN PGP PUBLIC KEY BLOCK-----\nkey of https://nvidia.github.io/libnvidia-container/gpgkey\n)');
+    expect(fs.statSync(keyring).mode & 0o777).toBe(0o644);
+    expect(calls('curl')).toHaveLength(1);
+    expect(calls('curl')[0]).toMatch(/^-fsSL --max-time 60 -o \S+ https:\/\/nvidia\.github\.io\/libnvidia-container\/gpgkey$/);
+    // apt-get update ran with the list in place, then the install, every package at the pinned version.
+    expect(updateLists()).toEqual(['nvidia-container-toolkit.list']);
+    expect(aptInstalls()).toEqual([PINNED.map((n) => `${n}=1.17.8-1`).join(' ')]);
+    expect(calls('nvidia-ctk')).toEqual([`runtime configure --runtime=docker --config=${p('etc/docker/daemon.json')}`]);
+    expect(calls('systemctl')).toEqual(['restart docker']);
+
+    forget('apt-get', 'curl', 'gpg', 'nvidia-ctk', 'systemctl');
+    const again = fn('ensure_docker');
+    expect(again.status).toBe(0);
+    expect(calls('apt-get')).toEqual([]);
+    expect(calls('curl')).toEqual([]);
+    expect(calls('nvidia-ctk')).toEqual([]);
+    expect(calls('systemctl')).toEqual([]);
+    expect(again.log).toMatch(/docker's nvidia runtime already configured in .*daemon\.json/);
+  });
+
+  rootOnly('NVIDIA_CTK_VERSION in node.env picks the pinned version', () => {
+    fs.appendFileSync(sb.envFile, "NVIDIA_CTK_VERSION='1.17.9-1'\n");
+    const r = fn('load_node_env\nensure_docker');
+    expect(r.status).toBe(0);
+    expect(aptInstalls()).toEqual([PINNED.map((n) => `${n}=1.17.9-1`).join(' ')]);
+  });
+
+  test('a malformed NVIDIA_CTK_VERSION is refused before anything is downloaded', () => {
+    const r = fn('ensure_docker', { NVIDIA_CTK_VERSION: '1.17.8-1 evil' });
+    expect(r.status).toBe(1);
+    expect(r.log).toMatch(/NVIDIA_CTK_VERSION='1.17.8-1 evil' is not an apt package version/);
+    expect(r.log).toMatch(OLD_MESSAGE);
+    expect(calls('curl')).toEqual([]);
+    expect(calls('apt-get')).toEqual([]);
+  });
+
+  test('the key download fails: retried, then the old error, and docker is left alone', () => {
+    const r = fn('ensure_docker', { FAKE_CURL_FAIL: '1' });
+    expect(r.status).toBe(1);
+    expect(calls('curl')).toHaveLength(5);
+    expect(r.log).toMatch(OLD_MESSAGE);
+    expect(calls('apt-get')).toEqual([]);
+    expect(calls('systemctl')).toEqual([]);
+    expect(fs.existsSync(p('etc/apt/sources.list.d/nvidia-container-toolkit.list'))).toBe(false);
+  });
+
+  rootOnly('the package install fails: retried, then the old error; no runtime configured, docker not restarted', () => {
+    const r = fn('ensure_docker', { FAKE_APT_FAIL: 'nvidia-container-toolkit' });
+    expect(r.status).toBe(1);
+    expect(aptInstalls()).toHaveLength(3);
+    expect(r.log).toMatch(OLD_MESSAGE);
+    expect(r.log).toMatch(/installing it here failed/);
+    expect(calls('nvidia-ctk')).toEqual([]);
+    expect(calls('systemctl')).toEqual([]);
+    expect(fs.existsSync(p('etc/docker/daemon.json'))).toBe(false);
+  });
+});
+
+describe('tcpxo.sh registers the nvidia runtime with docker', () => {
+  test('without systemd: configures it and tells the operator to restart dockerd', () => {
+    const r = fn('ensure_docker', {}, false);
+    expect(r.status).toBe(0);
+    expect(calls('nvidia-ctk')).toEqual([`runtime configure --runtime=docker --config=${p('etc/docker/daemon.json')}`]);
+    expect(read(p('etc/docker/daemon.json'))).toMatch(/"nvidia"/);
+    expect(calls('systemctl')).toEqual([]);
+    expect(r.log).toMatch(/no systemd: the operator must restart dockerd so it loads the nvidia runtime/);
+    expect(calls('apt-get')).toEqual([]);
+  });
+
+  test('already registered: no configure, no restart', () => {
+    sb.file('etc/docker/daemon.json', '{"default-runtime": "runc", "runtimes": {"nvidia": {"path": "nvidia-container-runtime"}}}\n');
+    const r = fn('ensure_docker');
+    expect(r.status).toBe(0);
+    expect(calls('nvidia-ctk')).toEqual([]);
+    expect(calls('systemctl')).toEqual([]);
+  });
+
+  test('nvidia-ctk leaves no nvidia runtime behind: an error, docker not restarted', () => {
+    fs.writeFileSync(path.join(fake, 'bin/nvidia-ctk'), '#!/bin/bash\nexit 0\n', { mode: 0o755 });
+    const r = fn('ensure_docker');
+    expect(r.status).toBe(1);
+    expect(r.log).toMatch(/nvidia-ctk runtime configure ran but .*daemon\.json names no nvidia runtime/);
+    expect(calls('systemctl')).toEqual([]);
+  });
+});
+
+describe('tcpxo.sh installs the dmabuf import helper when the kernel lacks it', () => {
+  const keyring = (): string => p('usr/share/keyrings/cloud.google.gpg');
+
+  rootOnly('headers and dkms, then the Artifact Registry transport, then the repository and dmabuf-import-helper; after a reboot nothing is installed again', () => {
+    const r = fn('ensure_dmabuf_helper', { FAKE_MODPROBE_FAIL: '1' });
+    expect(r.log).not.toMatch(/ERROR/);
+    expect(r.status).toBe(0);
+    expect(aptInstalls()).toEqual([`linux-headers-${os.release()} dkms`, 'apt-transport-artifact-registry', 'dmabuf-import-helper']);
+    // The ar+https repository is listed only once its transport is installed (apt-get update fails otherwise).
+    expect(updateLists()).toEqual(['', 'artifact-registry.list', 'artifact-registry.list gpudirect-tcpxo.list']);
+    expect(read(p('etc/apt/sources.list.d/artifact-registry.list'))).toBe(
+      `deb [signed-by=${keyring()}] https://packages.cloud.google.com/apt apt-transport-artifact-registry-stable main\n`,
+    );
+    expect(read(p('etc/apt/sources.list.d/gpudirect-tcpxo.list'))).toBe(
+      'deb [arch=all trusted=yes] ar+https://us-apt.pkg.dev/projects/gce-ai-infra gpudirect-tcpxo-apt main\n',
+    );
+    expect(read(keyring())).toBe('dearmored(-----BEGIN PGP PUBLIC KEY BLOCK-----\nkey of https://packages.cloud.google.com/apt/doc/apt-key.gpg\n)');
+    expect(calls('modprobe')).toEqual(['import-helper', 'import-helper']);
+    expect(fs.existsSync(p('dev/dmabuf_import_helper'))).toBe(true);
+
+    // Reboot: the device is gone, the module is not loaded, but the package is there.
+    fs.rmSync(p('dev/dmabuf_import_helper'));
+    forget('apt-get', 'curl', 'modprobe');
+    const again = fn('ensure_dmabuf_helper', { FAKE_MODPROBE_FAIL: '1' });
+    expect(again.status).toBe(0);
+    expect(calls('modprobe')).toEqual(['import-helper']);
+    expect(calls('apt-get')).toEqual([]);
+    expect(calls('curl')).toEqual([]);
+  });
+
+  rootOnly('Secure Boot rejects the DKMS-built module: says so and how to fix it, and a re-run does not reinstall', () => {
+    const reject = { FAKE_MODPROBE_FAIL: '1', FAKE_MODPROBE_REJECT: '1' };
+    const r = fn('ensure_dmabuf_helper', reject);
+    expect(r.status).toBe(1);
+    expect(calls('modprobe')).toEqual(['import-helper', 'import-helper']);
+    expect(r.log).toMatch(
+      /ERROR: modprobe import-helper failed .*Key was rejected by service\. Secure Boot rejects the DKMS-built import-helper module .*Secure Boot off \(the library turns it off for TCPXO pools.*or use an image with a signed module/,
+    );
+    expect(r.log).not.toMatch(/bake it into the node image/);
+    forget('apt-get');
+    const again = fn('ensure_dmabuf_helper', reject);
+    expect(again.status).toBe(1);
+    expect(aptInstalls()).toEqual([]);
+    expect(again.log).toMatch(/Secure Boot rejects the DKMS-built import-helper module/);
+  });
+
+  rootOnly('the repository cannot be read: the old error naming the package and repository', () => {
+    const r = fn('ensure_dmabuf_helper', { FAKE_MODPROBE_FAIL: '1', FAKE_APT_FAIL: 'dmabuf-import-helper' });
+    expect(r.status).toBe(1);
+    expect(calls('modprobe')).toEqual(['import-helper']);
+    expect(r.log).toMatch(/ERROR: modprobe import-helper failed .*Module import-helper not found.*dmabuf-import-helper DKMS package.*gpudirect-tcpxo-apt/);
+  });
+
+  test('the prolog never installs: a missing module fails the job at once', () => {
+    const r = fn('load_dmabuf_helper', { FAKE_MODPROBE_FAIL: '1' });
+    expect(r.status).toBe(1);
+    expect(calls('apt-get')).toEqual([]);
+    expect(r.log).toMatch(/modprobe import-helper failed .*dmabuf-import-helper DKMS package/);
   });
 });
 

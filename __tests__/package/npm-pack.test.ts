@@ -49,23 +49,32 @@ test('the tarball holds compiled JS, declarations and every bootstrap script, an
 });
 
 test('an installed copy renders a compute node whose user-data carries the scripts from node_modules', () => {
+  // Inline scripts (Compute Engine, 256 KiB of metadata) and fetched ones (EC2's 16 KiB: sums and the fetcher only).
   const script = `
     const lib = require('cdktf-slurm');
-    const doc = lib.buildNodeCloudConfig({ roles: ['compute'], env: { CLUSTER_NAME: 'c', SLURM_CONTROLLER: 'ctl' } });
-    const paths = doc.toObject().write_files.map((f) => f.path);
-    const ud = lib.renderNodeUserData(doc, { target: 'aws', role: 'compute' });
-    console.log(JSON.stringify({ paths, gzipped: ud.gzipped, size: ud.size, conf: lib.renderSlurmConf.name }));
+    const env = { CLUSTER_NAME: 'c', SLURM_CONTROLLER: 'ctl' };
+    const inline = lib.buildNodeCloudConfig({ roles: ['compute'], env });
+    const paths = inline.toObject().write_files.map((f) => f.path);
+    const gcp = lib.renderNodeUserData(inline, { target: 'gcp', role: 'compute' });
+    const fetched = lib.buildNodeCloudConfig({ roles: ['compute'], env, scriptDelivery: { kind: 'fetch', fetcher: 'aws/fetch-bootstrap.sh' } });
+    const aws = lib.renderNodeUserData(fetched, { target: 'aws', role: 'compute' });
+    const manifest = fetched.toObject().write_files.find((f) => f.path === '/etc/cdktf-slurm/bootstrap.sha256').content;
+    console.log(JSON.stringify({ paths, gcp: { gzipped: gcp.gzipped, size: gcp.size }, aws: { gzipped: aws.gzipped, size: aws.size }, manifest }));
   `;
   const out = JSON.parse(execFileSync('node', ['-e', script], { cwd: join(work, 'app'), encoding: 'utf8' })) as {
     paths: string[];
-    gzipped: boolean;
-    size: number;
+    gcp: { gzipped: boolean; size: number };
+    aws: { gzipped: boolean; size: number };
+    manifest: string;
   };
   expect(out.paths).toContain('/opt/cdktf-slurm/bootstrap/slurmd.sh');
   expect(out.paths).toContain('/opt/cdktf-slurm/bootstrap/lib/common.sh');
   expect(out.paths).not.toContain('/opt/cdktf-slurm/bootstrap/slurmctld.sh');
-  expect(out.gzipped).toBe(true);
-  expect(out.size).toBeLessThanOrEqual(16_384);
+  expect(out.gcp).toEqual({ gzipped: false, size: expect.any(Number) });
+  expect(out.gcp.size).toBeLessThanOrEqual(262_144);
+  expect(out.aws.gzipped).toBe(true);
+  expect(out.aws.size).toBeLessThanOrEqual(16_384);
+  expect(out.manifest).toMatch(/^[0-9a-f]{64} {2}slurmd\.sh$/m);
 });
 
 test('a user project composes its own AWS cluster from the installed package and synthesizes it', () => {

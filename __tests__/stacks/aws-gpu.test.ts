@@ -167,6 +167,18 @@ describe('aws-gpu: pools', () => {
     expect(p5Pool.value).toMatch(/^SUBNET_IDS='\$\{[^ }]+\}'$/m);
   });
 
+  test('GPU pools boot the DLAMI GPU base (NVIDIA driver, Fabric Manager); p5 (NVSwitch) waits for Fabric Manager', () => {
+    const amiOf = (pool: string): string => {
+      const lt = one('aws_launch_template', `aws-gpu/${pool}/LaunchTemplate`);
+      const [, id] = /^\$\{data\.aws_ssm_parameter\.([^.]+)\.value\}$/.exec(lt.image_id)!;
+      return tf.data.aws_ssm_parameter[id].name;
+    };
+    for (const pool of ['P5', 'G5']) expect(amiOf(pool)).toBe('/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-ubuntu-24.04/latest/ami-id');
+    const env = (pool: string) => userData(one('aws_launch_template', `aws-gpu/${pool}/LaunchTemplate`).user_data).files.get('/etc/cdktf-slurm/node.env')!.content;
+    expect(env('P5')).toContain("GPU_FABRIC_MANAGER='1'");
+    expect(env('G5')).not.toContain('GPU_FABRIC_MANAGER');
+  });
+
   test('each pool publishes its launch settings for the ResumeProgram', () => {
     const params = byType('aws_ssm_parameter').map((p) => p.name).sort();
     expect(params).toEqual(['/cdktf-slurm/awsgpu/pools/g5', '/cdktf-slurm/awsgpu/pools/p5']);

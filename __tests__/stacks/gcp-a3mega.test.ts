@@ -230,6 +230,15 @@ describe('identity and secrets', () => {
     for (const g of grants) expect(g.role).toMatch(/^roles\/secretmanager\.(secretAccessor|secretVersionAdder)$/);
   });
 
+  test('GPU nodes boot the accelerator image (signed NVIDIA driver) and run Fabric Manager; Secure Boot is off only where TCPXO builds its module', () => {
+    expect(a3Template.disk[0].source_image).toBe('projects/ubuntu-os-accelerator-images/global/images/family/ubuntu-accelerator-2404-amd64-with-nvidia-580');
+    expect(debugTemplate.disk[0].source_image).toBe('projects/ubuntu-os-cloud/global/images/family/ubuntu-2404-lts-amd64');
+    expect(a3.env.get('GPU_FABRIC_MANAGER')).toBe('1');
+    expect(debug.env.has('GPU_FABRIC_MANAGER')).toBe(false);
+    expect(a3Template.shielded_instance_config.enable_secure_boot).toBe(false);
+    for (const vm of [controllerVm, loginVm, debugTemplate]) expect(vm.shielded_instance_config.enable_secure_boot).toBe(true);
+  });
+
   test('every VM: its own service account with the cloud-platform scope, Shielded VM, OS Login, serial port off', () => {
     for (const vm of [controllerVm, loginVm, a3Template, debugTemplate]) {
       expect(vm.service_account.email).toMatch(/^\$\{google_service_account\.[^.]+\.email\}$/);

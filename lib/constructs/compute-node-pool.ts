@@ -21,10 +21,11 @@ import {
   SCRIPTS_BUCKET_TAG,
 } from '../cloudinit';
 import { DEFAULT_DOCKER_HOST, DEFAULT_NODE_IMAGE, DockerNodeContainers, dockerHostProblem, dockerProviderFor, imagePinProblem } from '../docker';
-import { dynamicNodeEnv, NodePoolSpec, poolHostlist, validateNodePool } from '../slurm';
+import { dynamicNodeEnv, needsFabricManager, NodePoolSpec, poolHostlist, validateNodePool } from '../slurm';
 import { GcpMachineTypeInfo, gcpPoolHardwareFor, zoneProblem } from '../gcp/machine-types';
 import { NCCL_TCPXO_PROFILE_PATH, renderNcclTcpxoProfile, resolveTcpxoSettings, ResolvedTcpxoSettings, tcpxoNodeEnv, TcpxoSettings } from '../gcp/tcpxo';
 import {
+  DEFAULT_GCP_GPU_NODE_IMAGE,
   gcpAccountId,
   gcpComputeInstances,
   GcpComputeInstances,
@@ -152,8 +153,18 @@ export interface ComputeNodePoolProps {
    * @default none (required for GCP pools)
    */
   readonly machineType?: string;
-  /** GCP only: boot image or family path. @default Ubuntu 24.04 LTS (`DEFAULT_GCP_NODE_IMAGE`) */
+  /**
+   * GCP only: boot image or family path.
+   * @default Ubuntu 24.04 LTS (`DEFAULT_GCP_NODE_IMAGE`); for GPU types Canonical's accelerator image with the
+   * signed NVIDIA driver (`DEFAULT_GCP_GPU_NODE_IMAGE`)
+   */
   readonly image?: string;
+  /**
+   * GCP only: Shielded VM Secure Boot (vTPM and integrity monitoring are always on).
+   * @default true, except on GPUDirect-TCPXO pools: their dmabuf import-helper module is built on the node by
+   * DKMS and unsigned, so Secure Boot would refuse to load it. Give an image with a signed module to keep it on.
+   */
+  readonly secureBoot?: boolean;
   /**
    * GCP only: consume this specific reservation (`name` or `projects/P/reservations/name`), as A3 Mega capacity
    * usually is. Not with `capacityType: 'spot'` nor `compactPlacement`.
@@ -330,6 +341,7 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
       GPU_COUNT: String(gpus?.count ?? 0),
       GPU_TYPE: gpus?.type ?? '',
       ...(efa && info ? efaNodeEnv(info, where) : {}),
+      ...(needsFabricManager(gpus) ? { GPU_FABRIC_MANAGER: '1' } : {}),
       ...(containers?.env ?? {}),
     };
     // Rendered at synth: file systems may be mounted on the pool after it is made.
@@ -350,7 +362,7 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
     // Multi-node jobs (NCCL, MPI) talk on any port between compute nodes: every pool joins the cluster's
     // compute-peers group, which allows all traffic to and from itself only (what EFA requires, too).
     const peers = ctl.computePeersSecurityGroupId();
-    const ami = ubuntuAmi(this, props.amiId);
+    const ami = ubuntuAmi(this, props.amiId, { gpu: gpus !== undefined });
     this.launchTemplate = new LaunchTemplate(this, 'LaunchTemplate', {
       name: prefix,
       description: `Slurm pool ${this.poolName} (${poolHostlist(this.spec)}) of cluster ${ctl.clusterName}`,
@@ -487,6 +499,7 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
       MUNGE_KEY_SOURCE: ctl.mungeKeySource,
       GPU_COUNT: String(gpus?.count ?? 0),
       GPU_TYPE: gpus?.type ?? '',
+      ...(needsFabricManager(gpus) ? { GPU_FABRIC_MANAGER: '1' } : {}),
       ...((info?.localSsdCount ?? 0) > 0 ? { LOCALSSD_RAID: '1', LOCALSSD_REQUIRED: '1' } : {}),
       ...(tcpxo ? tcpxoNodeEnv(tcpxo) : {}),
       ...(containers?.env ?? {}),
@@ -521,7 +534,9 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
       clusterName: ctl.clusterName,
       role: 'compute',
       pool: this.poolName,
-      image: props.image,
+      image: props.image ?? (gpus ? DEFAULT_GCP_GPU_NODE_IMAGE : undefined),
+      // The TCPXO step builds the dmabuf import helper with DKMS: an unsigned module Secure Boot would refuse.
+      secureBoot: props.secureBoot ?? (tcpxo ? false : true),
       bootDiskSizeGiB: props.rootVolumeSizeGiB ?? 100,
       bootDiskType: 'pd-ssd',
       spot: props.capacityType === 'spot',
@@ -855,6 +870,7 @@ function gcpOnlyProps(props: ComputeNodePoolProps): Record<string, unknown> {
   return {
     machineType: props.machineType,
     image: props.image,
+    secureBoot: props.secureBoot,
     reservationName: props.reservationName,
     compactPlacement: props.compactPlacement,
     placementPolicy: props.placementPolicy,

@@ -39,6 +39,11 @@ export const CLOUD_PLATFORM_SCOPE = 'https://www.googleapis.com/auth/cloud-platf
 export const GCP_METADATA_VALUE_MAX_BYTES = 262144;
 /** Ubuntu 24.04 LTS (Slurm 23.11 in the archive, cgroup v2, gVNIC and Shielded VM support). */
 export const DEFAULT_GCP_NODE_IMAGE = 'projects/ubuntu-os-cloud/global/images/family/ubuntu-2404-lts-amd64';
+/**
+ * GPU nodes: Canonical's Ubuntu 24.04 accelerator image with the NVIDIA 580 driver, whose kernel modules are
+ * signed (Secure Boot stays on). Cluster Toolkit's A3 Mega blueprint builds on the same image line (22.04, 570).
+ */
+export const DEFAULT_GCP_GPU_NODE_IMAGE = 'projects/ubuntu-os-accelerator-images/global/images/family/ubuntu-accelerator-2404-amd64-with-nvidia-580';
 /** Metadata every node carries: OS Login for SSH, no project-wide SSH keys, no interactive serial console. */
 export const NODE_SECURITY_METADATA: Readonly<Record<string, string>> = Object.freeze({
   'enable-oslogin': 'TRUE',
@@ -304,6 +309,12 @@ export interface GcpNodeProps {
   readonly reservationName?: string;
   /** Add the network's `iapSshTag`, which admits SSH from IAP (and `sshSourceRanges`). @default false */
   readonly sshViaIap?: boolean;
+  /**
+   * Shielded VM Secure Boot: only signed kernel modules load. vTPM and integrity monitoring stay on regardless.
+   * Turn it off only for a module the image builds itself (DKMS), e.g. GPUDirect-TCPXO's dmabuf import helper.
+   * @default true
+   */
+  readonly secureBoot?: boolean;
   /** More labels, merged under the `slurm-*` ones. @default none */
   readonly labels?: Readonly<Record<string, string>>;
 }
@@ -328,7 +339,7 @@ interface NodeSettings {
     specificReservation?: { key: string; values: string[] };
   };
   readonly serviceAccount: { email: string; scopes: string[] };
-  readonly shieldedInstanceConfig: { enableSecureBoot: true; enableVtpm: true; enableIntegrityMonitoring: true };
+  readonly shieldedInstanceConfig: { enableSecureBoot: boolean; enableVtpm: true; enableIntegrityMonitoring: true };
   readonly bootDisk: { image: string; sizeGiB: number; type: GcpBootDiskType };
 }
 
@@ -390,6 +401,9 @@ function nodeSettings(scope: IConstruct, props: GcpNodeProps, hasPlacementPolicy
   // --- Provisioning: Spot, reservation.
   const spot = props.spot ?? false;
   if (typeof spot !== 'boolean') fail('spot', spot, 'must be true or false', 'Leave it out for standard VMs');
+  if (props.secureBoot !== undefined && typeof props.secureBoot !== 'boolean') {
+    fail('secureBoot', props.secureBoot, 'must be true or false', 'Leave it out to keep Secure Boot on');
+  }
   const reservation = props.reservationName;
   if (reservation !== undefined) {
     if (typeof reservation !== 'string' || (!isRef(reservation) && !RESERVATION.test(reservation))) {
@@ -438,7 +452,7 @@ function nodeSettings(scope: IConstruct, props: GcpNodeProps, hasPlacementPolicy
       ? { type: 'SPECIFIC_RESERVATION', specificReservation: { key: RESERVATION_NAME_KEY, values: [reservation] } }
       : { type: 'ANY_RESERVATION' },
     serviceAccount: { email, scopes: [CLOUD_PLATFORM_SCOPE] },
-    shieldedInstanceConfig: { enableSecureBoot: true, enableVtpm: true, enableIntegrityMonitoring: true },
+    shieldedInstanceConfig: { enableSecureBoot: props.secureBoot ?? true, enableVtpm: true, enableIntegrityMonitoring: true },
     bootDisk: { image: props.image ?? DEFAULT_GCP_NODE_IMAGE, sizeGiB, type: diskType },
   };
 }

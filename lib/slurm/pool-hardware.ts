@@ -177,3 +177,14 @@ function checkPositiveInt(issues: ConfigIssue[], field: string, value: number | 
     issues.push({ field, value, problem: 'must be a whole number of at least 1', fix: `Give ${field} as a positive integer, or leave it out.` });
   }
 }
+
+/** GPU models whose 8-GPU boards (HGX: A3, A2 8g/16g, p4d, p5) join the GPUs through NVSwitch. */
+const NVSWITCH_MODELS = new Set(['a100', 'h100', 'h200', 'b200']);
+
+/**
+ * Whether a node's GPUs sit on an NVSwitch board, where NVIDIA Fabric Manager must run before CUDA works
+ * ("system not yet initialized" otherwise): 8 or more SXM data-centre GPUs of those models.
+ */
+export function needsFabricManager(gpus: { readonly type: string; readonly count: number } | undefined): boolean {
+  return gpus !== undefined && gpus.count >= 8 && NVSWITCH_MODELS.has(gpus.type.toLowerCase());
+}
