@@ -8,7 +8,7 @@
  * self-test 10.213.9.0/24), so the suites can run in parallel jest workers.
  */
 import * as fs from 'fs';
-import { expandHostlist } from '../../lib/slurm';
+import { expandHostlist, renderPlugstackConf } from '../../lib/slurm';
 import { describeCluster, SlurmTestCluster, waitFor } from './harness';
 
 describeCluster('real Slurm cluster from the library (model → renderers → cloud-init → bootstrap)', () => {
@@ -18,6 +18,8 @@ describeCluster('real Slurm cluster from the library (model → renderers → cl
     subnet: '10.213.1',
     restApi: true,
     customizeSpec: (spec) => ({ ...spec, prolog: ['/etc/slurm/prolog.d/*'], epilog: ['/etc/slurm/epilog.d/*'], prologFlags: ['Alloc'] }),
+    // What a controller serves when a pool runs pyxis: configless nodes read this copy, never their own.
+    extraControllerFiles: [{ name: 'plugstack.conf', content: renderPlugstackConf() }],
   });
 
   beforeAll(async () => {
@@ -81,6 +83,29 @@ describeCluster('real Slurm cluster from the library (model → renderers → cl
     }, 20_000, 'the test epilog to run');
     expect(log.trim().split('\n')).toEqual([`prolog ${jobId}`, `epilog ${jobId}`]);
     await c.waitNodesIdle(c.computeNames, 20_000);
+  });
+
+  test("configless SPANK: the controller's plugstack.conf reaches the nodes and includes each node's own drop-ins", async () => {
+    // A drop-in on one node only, as pyxis's line is on the pools that install pyxis. `optional`, so a plugin that
+    // is not there is logged and skipped: slurmstepd reading the line is what is proven, without failing the job.
+    const plugin = '/usr/lib/cdktf-slurm-test/spank_absent.so';
+    const withDropIn = c.cluster.node('rcgpu-0');
+    await withDropIn.shOk(`mkdir -p /etc/slurm/plugstack.conf.d && echo 'optional ${plugin}' >/etc/slurm/plugstack.conf.d/zz-test.conf`);
+    try {
+      const out = await c.client('srun -N2 -p debug hostname', 30_000);
+      expect(out.trim().split('\n').sort()).toEqual(['rcgpu-0', 'rcgpu-1']);
+      const seen = await waitFor(async () => {
+        const r = await withDropIn.sh('cat /var/log/slurm/slurmd.log');
+        return r.stdout.includes(plugin) ? r.stdout : undefined;
+      }, 15_000, 'slurmstepd on rcgpu-0 to read the node-local drop-in');
+      expect(seen).toContain(plugin);
+      // The other node has no drop-in and logs nothing about it; the controller's copy is what both read.
+      expect((await c.cluster.node('rcgpu-1').sh('cat /var/log/slurm/slurmd.log')).stdout).not.toContain(plugin);
+      const cached = await withDropIn.sh('cat /run/slurm/conf/plugstack.conf 2>/dev/null || cat /var/spool/slurmd/conf-cache/plugstack.conf');
+      expect(cached.stdout).toContain('include /etc/slurm/plugstack.conf.d/*.conf');
+    } finally {
+      await withDropIn.shOk('rm -f /etc/slurm/plugstack.conf.d/zz-test.conf');
+    }
   });
 
   let gpuJob = 0;

@@ -2,7 +2,7 @@ import { Instance } from '@cdktf/provider-aws/lib/instance';
 import { ComputeInstance } from '@cdktf/provider-google/lib/compute-instance';
 import { Token } from 'cdktf';
 import { Construct } from 'constructs';
-import { ec2InstanceRole, grantMungeKeyRead, ubuntuAmi } from '../aws/node-identity';
+import { ec2InstanceRole, fixedEc2Host, grantMungeKeyRead, ubuntuAmi } from '../aws/node-identity';
 import { buildNodeCloudConfig, EnrootNodeSetup, EnrootSettings, enrootNodeSetup, renderNodeUserData, SCRIPTS_BUCKET_TAG } from '../cloudinit';
 import { gcpAccountId, gcpName, gcpServiceAccount, gcpStaticInstance, grantLogging, grantSecretAccess } from '../gcp/vm';
 import { hostAddress } from '../net/cidr';
@@ -10,7 +10,7 @@ import { renderControllerFiles } from '../slurm';
 import { IScrapeTargets, ScrapeTargetGroup, TargetReach } from '../monitoring/scrape-targets';
 import { FileSystemClientNetwork, HostMounts, IClusterFileSystem, IFileSystemClient } from './cluster-file-system';
 import { ConstructPropError, lazyString, terraformLiteral, validateAtSynth } from './seam';
-import { SlurmController } from './slurm-controller';
+import { RESERVED_ADDRESSES, SlurmController } from './slurm-controller';
 
 export interface LoginNodeProps {
   readonly controller: SlurmController;
@@ -86,7 +86,7 @@ export class LoginNode extends Construct implements IFileSystemClient, IScrapeTa
     const reserved = net.cloud === 'aws' ? 4 : 2;
     const subnetCidr = net.cloud === 'aws' ? net.privateSubnets[0].cidr : net.system.cidr;
     if (!Number.isInteger(hostIndex) || hostIndex < reserved) {
-      throw new ConstructPropError(this, 'hostIndex', hostIndex, `the cloud reserves the first ${reserved} addresses of a subnet`, `Use ${reserved} or more (default 11)`);
+      throw new ConstructPropError(this, 'hostIndex', hostIndex, RESERVED_ADDRESSES[net.cloud], `Use ${reserved} or more (default 11)`);
     }
     try {
       this.privateIp = hostAddress(subnetCidr, hostIndex);
@@ -138,17 +138,15 @@ export class LoginNode extends Construct implements IFileSystemClient, IScrapeTa
       const { role, profile } = ec2InstanceRole(this, prefix, `Slurm login node of ${ctl.clusterName}: reads the munge key`);
       grantMungeKeyRead(this, role, aws.mungeKeySecretArn);
       aws.scriptBucket.grantRead(this, 'ScriptsRead', role.id);
-      this.instance = new Instance(this, 'Instance', {
+      this.instance = fixedEc2Host(this, {
         ami: ubuntuAmi(this, props.amiId),
         instanceType: props.instanceType ?? 't3.large',
         subnetId: net.privateSubnets[0].id,
         privateIp: this.privateIp,
-        associatePublicIpAddress: false,
-        vpcSecurityGroupIds: [net.clusterSecurityGroupId],
-        iamInstanceProfile: profile.name,
+        securityGroupIds: [net.clusterSecurityGroupId],
+        instanceProfileName: profile.name,
         keyName: props.keyName,
-        metadataOptions: { httpTokens: 'required', httpPutResponseHopLimit: 1, httpEndpoint: 'enabled', instanceMetadataTags: 'enabled' },
-        rootBlockDevice: { encrypted: true, volumeType: 'gp3', volumeSize: props.rootVolumeSizeGiB ?? 50 },
+        rootVolumeSizeGiB: props.rootVolumeSizeGiB ?? 50,
         userDataBase64: lazyString(() => this.renderUserData(ctl, containers).base64),
         tags: { Name: prefix, 'slurm:cluster': ctl.clusterName, 'slurm:role': 'login', [SCRIPTS_BUCKET_TAG]: aws.scriptBucket.bucket.bucket },
       });

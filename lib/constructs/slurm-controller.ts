@@ -12,7 +12,7 @@ import { ComputeInstance } from '@cdktf/provider-google/lib/compute-instance';
 import { dependable, Token } from 'cdktf';
 import { Construct } from 'constructs';
 import { EfaSecurityGroup } from '../aws/efa';
-import { ec2InstanceRole, ubuntuAmi } from '../aws/node-identity';
+import { ec2InstanceRole, fixedEc2Host, ubuntuAmi } from '../aws/node-identity';
 import { awsBootstrapScripts, BootstrapScriptBucket } from '../aws/script-bucket';
 import { buildNodeCloudConfig, loadBootstrapScripts, NodeRole, renderNodeUserData, SCRIPTS_BUCKET_TAG } from '../cloudinit';
 import {
@@ -208,6 +208,11 @@ const CONTROLLER_HOSTNAME = 'slurm-controller';
 /** Job hooks of every compute node, run as one glob (Slurm 22.05 keeps one Prolog value); slurmd.sh adds a no-op so it always matches. */
 export const NODE_PROLOG_GLOB = '/etc/slurm/prolog.d/*';
 export const NODE_EPILOG_GLOB = '/etc/slurm/epilog.d/*';
+/** Who keeps a subnet's first addresses: fixed hosts take an index above them. */
+export const RESERVED_ADDRESSES = {
+  aws: 'AWS reserves the first four addresses of a subnet',
+  gcp: 'Google reserves the first two addresses of a subnet',
+} as const;
 /** Device name of the GCP controller's state disk: the guest sees `/dev/disk/by-id/google-<name>`. */
 const GCP_STATE_DISK_DEVICE = 'slurm-state';
 /** The node path where the AWS programs slurmctld runs to start and stop cloud nodes are shipped. */
@@ -319,7 +324,7 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
       subnetCidr = net.system.cidr;
     }
     if (!Number.isInteger(hostIndex) || hostIndex < reserved) {
-      throw new ConstructPropError(this, 'hostIndex', hostIndex, `${net.cloud === 'aws' ? 'AWS' : 'Google'} reserves the first ${reserved} addresses of a subnet`,
+      throw new ConstructPropError(this, 'hostIndex', hostIndex, RESERVED_ADDRESSES[net.cloud],
         `Use ${reserved} or more (default 10)`);
     }
     try {
@@ -532,19 +537,15 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
     scriptBucket.addScripts(awsBootstrapScripts(loadBootstrapScripts()));
     scriptBucket.grantRead(this, 'ScriptsRead', role.id);
 
-    const ami = ubuntuAmi(this, props.amiId);
-    const instance = new Instance(this, 'Instance', {
-      ami,
+    const instance = fixedEc2Host(this, {
+      ami: ubuntuAmi(this, props.amiId),
       instanceType: props.instanceType ?? 'm6i.xlarge',
       subnetId: subnet.id,
       privateIp: this.privateIp,
-      associatePublicIpAddress: false,
-      vpcSecurityGroupIds: [net.clusterSecurityGroupId],
-      iamInstanceProfile: profile.name,
+      securityGroupIds: [net.clusterSecurityGroupId],
+      instanceProfileName: profile.name,
       keyName: props.keyName,
-      // Tags in IMDS: the node reads its scripts bucket from them, so user-data holds no apply-time value.
-      metadataOptions: { httpTokens: 'required', httpPutResponseHopLimit: 1, httpEndpoint: 'enabled', instanceMetadataTags: 'enabled' },
-      rootBlockDevice: { encrypted: true, volumeType: 'gp3', volumeSize: props.rootVolumeSizeGiB ?? 40 },
+      rootVolumeSizeGiB: props.rootVolumeSizeGiB ?? 40,
       userDataBase64: lazyString(() => this.renderUserData().base64),
       tags: {
         Name: `${prefix}-${CONTROLLER_HOSTNAME}`,
@@ -755,7 +756,8 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
   /**
    * Called by pools and login nodes with enroot + pyxis: the controller then serves `plugstack.conf` (configless
    * nodes read the controller's copy, never their own), which includes each node's own `plugstack.conf.d/`, where
-   * those hosts put pyxis's line. Hosts without pyxis read an empty stack.
+   * those hosts put pyxis's line. Hosts without pyxis read an empty stack. Debian's and Ubuntu's
+   * slurm-wlm-basic-plugins ship the same file; staging it keeps the cluster independent of that packaging.
    */
   useContainers(): void {
     this.containerUsers++;

@@ -49,6 +49,8 @@ export interface SlurmTestClusterOptions {
    * left for the test to provision (`c.provision(name)`).
    */
   readonly extraNodes?: (spec: ClusterSpec) => readonly ExtraNode[];
+  /** More files staged on the controller beside the rendered ones (e.g. plugstack.conf), served to configless nodes. @default none */
+  readonly extraControllerFiles?: readonly { readonly name: string; readonly content: string }[];
   /** Runs after the namespaces exist and before anything is provisioned (e.g. edit a node's /etc/hosts). */
   readonly beforeProvision?: (c: SlurmTestCluster) => Promise<void>;
 }
@@ -149,7 +151,7 @@ export class SlurmTestCluster {
   /** Renders everything, boots the namespaces, provisions the controller, then the compute nodes. */
   async boot(): Promise<void> {
     const t0 = Date.now();
-    for (const f of renderControllerFiles(this.spec)) this.files.set(f.name, f.content);
+    for (const f of [...renderControllerFiles(this.spec), ...(this.opts.extraControllerFiles ?? [])]) this.files.set(f.name, f.content);
     const controllerAddr = `${this.controllerName}:${this.spec.controller.port ?? 6817}`;
     const common = {
       CLUSTER_NAME: this.spec.clusterName,
