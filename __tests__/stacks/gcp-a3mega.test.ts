@@ -264,6 +264,40 @@ describe('variables', () => {
   });
 });
 
+const terraform = process.env.TERRAFORM_BIN ?? 'terraform';
+const haveTerraform = spawnSync(terraform, ['version'], { encoding: 'utf8' }).status === 0;
+
+describe('variables, as Terraform checks them', () => {
+  /** `terraform plan` of the stack's variables alone (no provider needed): their validations run on the values. */
+  function planVariables(vars: Record<string, string>): { code: number; out: string } {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'a3mega-vars-'));
+    try {
+      fs.writeFileSync(path.join(dir, 'main.tf.json'), JSON.stringify({ variable: tf.variable }));
+      const env = { ...process.env, TF_IN_AUTOMATION: '1', CHECKPOINT_DISABLE: '1' };
+      const init = spawnSync(terraform, ['init', '-input=false', '-backend=false'], { cwd: dir, encoding: 'utf8', env });
+      if (init.status !== 0) throw new Error(init.stderr);
+      const args = Object.entries(vars).flatMap(([k, v]) => ['-var', `${k}=${v}`]);
+      const r = spawnSync(terraform, ['plan', '-input=false', '-no-color', ...args], { cwd: dir, encoding: 'utf8', env });
+      return { code: r.status ?? -1, out: r.stdout + r.stderr };
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  const sums = { enroot_deb_sha256: SAMPLE_SHA, enroot_caps_deb_sha256: SAMPLE_SHA, pyxis_source_sha256: SAMPLE_SHA };
+
+  (haveTerraform ? test : test.skip)('the defaults pass; a zone without a3-megagpu-8g and a malformed checksum are refused', () => {
+    const ok = planVariables(sums);
+    expect(ok.out).not.toMatch(/Error/);
+    expect(ok.code).toBe(0);
+    const zone = planVariables({ ...sums, zone: 'europe-west2-a' });
+    expect(zone.code).not.toBe(0);
+    expect(zone.out).toMatch(/The zone does not offer a3-megagpu-8g/);
+    const sha = planVariables({ ...sums, pyxis_source_sha256: 'deadbeef' });
+    expect(sha.code).not.toBe(0);
+    expect(sha.out).toMatch(/pyxis_source_sha256 must be 64 lower-case hex digits/);
+  }, 60_000);
+});
+
 describe('user-data', () => {
   test.each([
     ['controller', () => ctl],

@@ -429,8 +429,11 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
     if (props.machineType === undefined) {
       throw new ConstructPropError(this, 'machineType', undefined, 'a GCP pool needs a machine type', "Set machineType, e.g. 'a3-megagpu-8g' or 'n2-standard-8'");
     }
-    if (props.maxCount !== undefined || props.count === undefined) {
-      throw new ConstructPropError(this, 'maxCount', props.maxCount ?? props.minCount,
+    if (props.maxCount === undefined && props.minCount === undefined && props.count === undefined) {
+      throw new ConstructPropError(this, 'count', undefined, 'a GCP pool needs its number of VMs', 'Set count, e.g. 2');
+    }
+    if (props.maxCount !== undefined || props.minCount !== undefined || props.count === undefined) {
+      throw new ConstructPropError(this, props.maxCount !== undefined ? 'maxCount' : 'minCount', props.maxCount ?? props.minCount,
         'GCP pools are static: Slurm power saving on Compute Engine (a ResumeProgram that creates VMs) is not built yet',
         'Give count (the VMs are created by Terraform and always on); A3 Mega reservations are used this way');
     }
