@@ -3,6 +3,10 @@
 # cgroup.conf from slurmctld) or as a dynamic node (-Z, registers itself), and wait until the node
 # has registered (a warning, not a failure, on timeout: the controller may come up later).
 # Inputs: SLURM_CONTROLLER, SLURMD_MODE (configless|dynamic), SLURMD_DYNAMIC_CONF, SLURMD_NODENAME.
+# A node whose cluster file systems did not all mount (mounts.sh lists them in MOUNT_FAILURES_FILE, default
+# /run/cdktf-slurm/mount-failures) is drained once slurmd is up, and resumed by a later run that finds no
+# failures, but only when the drain reason is ours ("mount failed: …"). MOUNT_DRAIN_RETRY_DELAY (default 2,
+# doubling, 6 attempts) paces the scontrol calls while slurmctld may still be starting.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib/common.sh
 source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib/common.sh"
@@ -119,3 +123,26 @@ if wait_until "$timeout_s" 1 _registered; then
 else
   log "warning: node $node has not registered with $SLURM_CONTROLLER after ${timeout_s}s; slurmd keeps trying. Check the controller is up, port 6817/6818 is open and munge keys match (/var/log/slurm/slurmd.log)"
 fi
+
+# >>> mount failures: drain / resume (see the header)
+mount_failures=${MOUNT_FAILURES_FILE:-/run/cdktf-slurm/mount-failures}
+if [[ -s "$mount_failures" ]]; then
+  first=$(awk -F'\t' 'NF { print $1; exit }' "$mount_failures")
+  more=$(($(grep -c . "$mount_failures") - 1))
+  drain_reason="mount failed: $first"
+  ((more > 0)) && drain_reason+=" (+$more more)"
+  drain_reason+=", see $CDKTF_SLURM_LOG_FILE"
+  retry 6 "${MOUNT_DRAIN_RETRY_DELAY:-2}" scontrol update nodename="$node" state=drain reason="$drain_reason" >>"$CDKTF_SLURM_LOG_FILE" 2>&1 ||
+    die "node $node could not be drained after its mounts failed ($(tr '\t\n' ': ' <"$mount_failures")); drain it by hand: scontrol update nodename=$node state=drain reason='mount failed'"
+  log "drained node $node: $drain_reason"
+else
+  line=$(scontrol show node -o "$node" 2>/dev/null || true)
+  state=$(sed -n 's/.*[[:space:]]State=\([^[:space:]]*\).*/\1/p' <<<"$line")
+  reason=$(sed -n 's/.*[[:space:]]Reason=\(.*\)$/\1/p' <<<"$line")
+  if [[ "$state" == *DRAIN* && "$reason" == "mount failed:"* ]]; then
+    retry 6 "${MOUNT_DRAIN_RETRY_DELAY:-2}" scontrol update nodename="$node" state=resume >>"$CDKTF_SLURM_LOG_FILE" 2>&1 ||
+      die "node $node mounts everything now but could not be resumed; resume it by hand: scontrol update nodename=$node state=resume"
+    log "resumed node $node: its mounts work now (it was drained for: $reason)"
+  fi
+fi
+# <<< mount failures

@@ -5,12 +5,14 @@ import { BastionVpc } from '../lib/constructs/bastion-vpc';
 import { ComputeNodePool } from '../lib/constructs/compute-node-pool';
 import { GpuPartition } from '../lib/constructs/gpu-partition';
 import { LoginNode } from '../lib/constructs/login-node';
+import { LustreFs } from '../lib/constructs/lustre-fs';
 import { SlurmController } from '../lib/constructs/slurm-controller';
 
 /**
  * All-AWS GPU cluster: a private controller (slurmctld + slurmdbd/MariaDB + slurmrestd) and a login node behind a
  * bastion, two g5.12xlarge
- * nodes always up, and up to 4 p5.48xlarge nodes Slurm starts on demand (EFA, cluster placement group).
+ * nodes always up, and up to 4 p5.48xlarge nodes Slurm starts on demand (EFA, cluster placement group), and a
+ * 2.4 TiB FSx for Lustre (PERSISTENT_2) at /lustre on the GPU nodes and the login node.
  * Synthesizes with no credentials; region and SSH CIDRs are Terraform variables.
  */
 export class AwsGpuStack extends TerraformStack {
@@ -31,6 +33,10 @@ export class AwsGpuStack extends TerraformStack {
     new GpuPartition(this, 'H100', { controller, name: 'h100', pools: [p5], exclusive: true, maxTime: '3-00:00:00' });
 
     const login = new LoginNode(this, 'Login', { controller });
+    // Shared scratch for datasets and checkpoints: FSx for Lustre in the controller's zone, on every GPU node and the
+    // login node (security rules follow from mountOn).
+    const scratch = new LustreFs(this, 'Scratch', { controller, name: 'scratch', mountPoint: '/lustre', fsx: { storageCapacityGiB: 2400 } });
+    scratch.mountOn(g5, p5, login);
 
     new TerraformOutput(this, 'controller_private_ip', { value: controller.privateIp });
     new TerraformOutput(this, 'login_private_ip', { value: login.privateIp });

@@ -6,6 +6,7 @@ import { ComputeNodePool } from '../lib/constructs/compute-node-pool';
 import { GcpClusterNetwork } from '../lib/constructs/gcp-cluster-network';
 import { GpuPartition } from '../lib/constructs/gpu-partition';
 import { LoginNode } from '../lib/constructs/login-node';
+import { LustreFs } from '../lib/constructs/lustre-fs';
 import { Partition } from '../lib/constructs/partition';
 import { SlurmController } from '../lib/constructs/slurm-controller';
 import { GCP_ZONES_BY_MACHINE_TYPE } from '../lib/gcp/machine-types';
@@ -16,6 +17,8 @@ export interface GcpA3MegaStackProps {
   readonly a3megaNodeCount?: number;
   /** Nodes of the small CPU `debug` partition. @default 1 */
   readonly debugNodeCount?: number;
+  /** Capacity of the Managed Lustre `/home`, GiB (1000 MB/s/TiB tier: multiples of 9000). @default 9000 */
+  readonly homeCapacityGiB?: number;
 }
 
 const A3_MEGA = 'a3-megagpu-8g';
@@ -27,7 +30,8 @@ const SHA256 = '^[0-9a-f]{64}$';
  * through IAP with OS Login), an exclusive `a3mega` partition of `a3-megagpu-8g` nodes consuming a reservation,
  * with GPUDirect-TCPXO (RxDM per multi-node job from the Slurm prolog, NCCL profile at
  * /etc/profile.d/nccl-tcpxo.sh), the 16 local NVMe SSDs as a RAID0 at /mnt/localssd, and enroot + pyxis for
- * `srun --container-image`; and a small `debug` partition of one CPU VM for smoke tests.
+ * `srun --container-image`; a small `debug` partition of one CPU VM for smoke tests; and `/home` on Managed Lustre
+ * (9 TiB at 1000 MB/s/TiB) on the login node and every compute node.
  *
  * Terraform variables: `project`, `region`, `zone` (checked at plan against the zones that offer a3-megagpu-8g),
  * `reservation`, and the SHA-256 sums of the enroot .debs and the pyxis source archive, which NVIDIA does not
@@ -108,6 +112,15 @@ export class GcpA3MegaStack extends TerraformStack {
       machineType: 'n2-standard-8',
       count: props.debugNodeCount ?? 1,
     });
+    // Home directories on Managed Lustre (OS Login creates users' homes there at first login), on the login node and
+    // every compute node.
+    const home = new LustreFs(this, 'Home', {
+      controller,
+      name: 'home',
+      mountPoint: '/home',
+      managed: { capacityGiB: props.homeCapacityGiB ?? 9000, perUnitStorageThroughput: 1000 },
+    });
+    home.mountOn(login, a3mega, debug);
     new GpuPartition(this, 'A3MegaPartition', { controller, name: 'a3mega', pools: [a3mega], default: true, exclusive: true, maxTime: '2-00:00:00' });
     new Partition(this, 'DebugPartition', { controller, name: 'debug', pools: [debug], maxTime: '30:00', priorityTier: 10 });
 

@@ -306,4 +306,42 @@ describe('versions and config parsing', () => {
     const r = sb.bash(`conf_get "${conf}" SlurmUser root; conf_get "${conf}" statesavelocation; conf_get "${conf}" SlurmctldPidFile /run/slurmctld.pid`);
     expect(r.stdout.split('\n').slice(0, 3)).toEqual(['slurm', '/var/spool/x', '/run/slurmctld.pid']);
   });
+
+  describe('resolve_mount_source', () => {
+    /** A fake aws CLI that answers one parameter, logging its arguments. */
+    function fakeAws(value: string, status = 0): Record<string, string> {
+      const bin = path.join(sb.dir, 'bin');
+      fs.mkdirSync(bin, { recursive: true });
+      sb.file('bin/aws', `#!/bin/bash\necho "$*" >>${sb.dir}/aws.calls\n[ ${status} = 0 ] || { echo "AccessDenied" >&2; exit ${status}; }\nprintf '%s\\n' ${JSON.stringify(value)}\n`, 0o755);
+      return { PATH: `${bin}:${process.env.PATH}`, AWS_REGION: 'eu-west-1', SSM_RETRY_DELAY: '0' };
+    }
+
+    test('a literal source is printed as it is, without calling AWS', () => {
+      const env = fakeAws('unused');
+      const r = sb.bash('resolve_mount_source 10.0.0.5@tcp:/lfs', env);
+      expect(r.stdout).toBe('10.0.0.5@tcp:/lfs\n');
+      expect(fs.existsSync(path.join(sb.dir, 'aws.calls'))).toBe(false);
+    });
+
+    test('aws-ssm: reads the parameter in the instance region', () => {
+      const env = fakeAws('fs-0abc.fsx.eu-west-1.amazonaws.com@tcp:/abcdefgh');
+      const r = sb.bash('resolve_mount_source aws-ssm:/cdktf-slurm/hpc/filesystems/scratch', env);
+      expect(r.status).toBe(0);
+      expect(r.stdout).toBe('fs-0abc.fsx.eu-west-1.amazonaws.com@tcp:/abcdefgh\n');
+      expect(fs.readFileSync(path.join(sb.dir, 'aws.calls'), 'utf8')).toBe(
+        'ssm get-parameter --region eu-west-1 --name /cdktf-slurm/hpc/filesystems/scratch --query Parameter.Value --output text\n',
+      );
+    });
+
+    test('a denied or empty parameter fails naming it and the permission', () => {
+      const denied = sb.bash('resolve_mount_source aws-ssm:/cdktf-slurm/hpc/filesystems/scratch', fakeAws('x', 3));
+      expect(denied.status).not.toBe(0);
+      expect(denied.stderr).toMatch(/could not read SSM parameter \/cdktf-slurm\/hpc\/filesystems\/scratch in eu-west-1; the instance role needs ssm:GetParameter/);
+      const empty = sb.bash('resolve_mount_source aws-ssm:/cdktf-slurm/hpc/filesystems/scratch', fakeAws('None'));
+      expect(empty.status).not.toBe(0);
+      expect(empty.stderr).toMatch(/is empty; was the file system created/);
+      const bad = sb.bash('resolve_mount_source "aws-ssm:no slash"', fakeAws('x'));
+      expect(bad.stderr).toMatch(/is not a path like/);
+    });
+  });
 });

@@ -167,6 +167,17 @@ describe('aws-gpu: pools', () => {
     expect(p5Pool.value).toMatch(/^SUBNET_IDS='\$\{[^ }]+\}'$/m);
   });
 
+  test('FSx for Lustre scratch: mounted at /lustre on both pools and the login node, from the SSM-published source', () => {
+    const fsx = byType('aws_fsx_lustre_file_system');
+    expect(fsx).toEqual([expect.objectContaining({ deployment_type: 'PERSISTENT_2', storage_capacity: 2400 })]);
+    const line = 'lustre\taws-ssm:/cdktf-slurm/awsgpu/filesystems/scratch\t/lustre\tdefaults,flock\t-\n';
+    for (const pool of ['P5', 'G5']) {
+      expect(userData(one('aws_launch_template', `aws-gpu/${pool}/LaunchTemplate`).user_data).files.get('/etc/cdktf-slurm/mounts.tab')!.content).toBe(line);
+    }
+    expect(userData(one('aws_instance', 'aws-gpu/Login/Instance').user_data_base64).files.get('/etc/cdktf-slurm/mounts.tab')!.content).toBe(line);
+    expect(userData(one('aws_instance', 'aws-gpu/Controller/Instance').user_data_base64).files.has('/etc/cdktf-slurm/mounts.tab')).toBe(false);
+  });
+
   test('GPU pools boot the DLAMI GPU base (NVIDIA driver, Fabric Manager); p5 (NVSwitch) waits for Fabric Manager', () => {
     const amiOf = (pool: string): string => {
       const lt = one('aws_launch_template', `aws-gpu/${pool}/LaunchTemplate`);
@@ -180,7 +191,7 @@ describe('aws-gpu: pools', () => {
   });
 
   test('each pool publishes its launch settings for the ResumeProgram', () => {
-    const params = byType('aws_ssm_parameter').map((p) => p.name).sort();
+    const params = byType('aws_ssm_parameter').map((p) => p.name).filter((n) => n.includes('/pools/')).sort();
     expect(params).toEqual(['/cdktf-slurm/awsgpu/pools/g5', '/cdktf-slurm/awsgpu/pools/p5']);
     const p5 = byType('aws_ssm_parameter').find((p) => p.name.endsWith('/p5'))!;
     expect(p5.value).toMatch(/^PLACEMENT_GROUP='.+'$/m);

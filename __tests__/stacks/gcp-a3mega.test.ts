@@ -42,14 +42,17 @@ const ref = (type: string, part: string, attr: string): string => {
  * undone, references replaced by the variables' defaults (or a sample value).
  */
 const SAMPLE_SHA = 'a'.repeat(64);
+const SAMPLE_LUSTRE = '172.16.0.5@tcp:/home';
 function userData(metadata: Json): { doc: string; files: Map<string, WriteFile>; env: Map<string, string> } {
   const raw: string = metadata['user-data'];
   const filled = raw.replace(/(?<!\$)\$\{var\.([a-z0-9_]+)\}/g, (_m, name: string) => {
     const v = tf.variable[name];
     return v.default !== undefined ? String(v.default) : SAMPLE_SHA;
   });
-  expect(interpolations(filled)).toEqual([]); // nothing else is interpolated
-  const doc = terraformLiteralValue(filled);
+  // The one resource reference: the Managed Lustre /home's mount point, known after apply.
+  const withHome = filled.replace(/(?<!\$)\$\{google_lustre_instance\.[A-Za-z0-9_]+\.mount_point\}/g, SAMPLE_LUSTRE);
+  expect(interpolations(withHome)).toEqual([]); // nothing else is interpolated
+  const doc = terraformLiteralValue(withHome);
   const files = new Map((parse(doc).write_files as WriteFile[]).map((f) => [f.path, f]));
   const env = new Map<string, string>();
   for (const line of files.get('/etc/cdktf-slurm/node.env')!.content.split('\n')) {
@@ -197,6 +200,19 @@ describe('A3 Mega nodes', () => {
     expect(tf.variable.enroot_deb_sha256.default).toBeUndefined();
     // srun loads pyxis on the submit host too.
     expect(login.env.get('ENROOT_VERSION')).toBe('3.5.0');
+  });
+});
+
+describe('/home on Managed Lustre', () => {
+  test('one instance at 9 TiB / 1000 MB/s/TiB in the zone, mounted at /home on the login node and both pools, not the controller', () => {
+    expect(Object.values(tf.resource.google_lustre_instance)).toEqual([
+      expect.objectContaining({ location: '${var.zone}', capacity_gib: '9000', per_unit_storage_throughput: '1000', filesystem: 'home' }),
+    ]);
+    for (const node of [login, a3, debug]) {
+      expect(node.files.get('/etc/cdktf-slurm/mounts.tab')!.content).toBe(`lustre\t${SAMPLE_LUSTRE}\t/home\tdefaults,flock\t-\n`);
+      expect(node.files.has('/opt/cdktf-slurm/bootstrap/lustre-client.sh')).toBe(true);
+    }
+    expect(ctl.files.has('/etc/cdktf-slurm/mounts.tab')).toBe(false);
   });
 });
 

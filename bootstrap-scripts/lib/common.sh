@@ -291,6 +291,28 @@ ensure_aws_cli() {
   command -v aws >/dev/null 2>&1 || die "aws CLI still not on PATH after installing it on $os"
 }
 
+# read_ssm_parameter NAME : the value of an SSM parameter in this instance's region (a cluster file system's
+# mount source, published after apply). Retries (first delay SSM_RETRY_DELAY, default 2 s); dies naming the
+# parameter and the permission it needs.
+read_ssm_parameter() {
+  local name=$1 region value
+  [[ "$name" =~ ^(/[A-Za-z0-9_.-]+)+$ ]] || die "SSM parameter name '$name' is not a path like /cdktf-slurm/<cluster>/filesystems/<name>"
+  ensure_aws_cli
+  region=$(_aws_region_for "$name") || exit 1
+  value=$(retry 5 "${SSM_RETRY_DELAY:-2}" aws ssm get-parameter --region "$region" --name "$name" --query Parameter.Value --output text) ||
+    die "could not read SSM parameter $name in $region; the instance role needs ssm:GetParameter on it (the library grants the cluster's /cdktf-slurm/<cluster>/filesystems/*)"
+  [[ -n "$value" && "$value" != None ]] || die "SSM parameter $name is empty; was the file system created (terraform apply)?"
+  printf '%s\n' "$value"
+}
+
+# resolve_mount_source SOURCE : a mount table source as mount(8) takes it; `aws-ssm:<name>` is read from SSM.
+resolve_mount_source() {
+  case "$1" in
+    aws-ssm:*) read_ssm_parameter "${1#aws-ssm:}" ;;
+    *) printf '%s\n' "$1" ;;
+  esac
+}
+
 # _aws_sm REGION ERRFILE ARGS… : aws secretsmanager call, stderr kept for inspection.
 _aws_sm() {
   local region=$1 errfile=$2

@@ -38,6 +38,31 @@ export function ec2InstanceRole(scope: Construct, name: string, description: str
   return { role, profile };
 }
 
+/** SSM parameter a cluster file system publishes its mount source in (values known only after apply). */
+export function fileSystemParameterName(clusterName: string, fileSystem: string): string {
+  return `/cdktf-slurm/${clusterName}/filesystems/${fileSystem}`;
+}
+
+/**
+ * Lets `role` read the cluster's file-system parameters (mount sources, no secrets) and nothing else in SSM:
+ * every host may mount any file system of its cluster, so each host role gets it.
+ */
+export function grantFileSystemParameterRead(scope: Construct, role: IamRole, clusterName: string): void {
+  new IamRolePolicy(scope, 'FileSystemParametersRead', {
+    role: role.id,
+    name: 'read-file-system-parameters',
+    policy: JSON.stringify({
+      Version: '2012-10-17',
+      Statement: [{
+        Sid: 'ClusterFileSystems',
+        Effect: 'Allow',
+        Action: ['ssm:GetParameter'],
+        Resource: [`arn:aws:ssm:*:*:parameter${fileSystemParameterName(clusterName, '*')}`],
+      }],
+    }),
+  });
+}
+
 /** Lets `role` read the munge key secret, and nothing else from Secrets Manager. */
 export function grantMungeKeyRead(scope: Construct, role: IamRole, mungeKeySecretArn: string): void {
   new IamRolePolicy(scope, 'MungeKeyRead', {

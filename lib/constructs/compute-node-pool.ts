@@ -3,7 +3,7 @@ import { PlacementGroup } from '@cdktf/provider-aws/lib/placement-group';
 import { Token } from 'cdktf';
 import { Construct } from 'constructs';
 import { efaNetworkInterfaces, efaNodeEnv } from '../aws/efa';
-import { ec2InstanceRole, grantMungeKeyRead, ubuntuAmi } from '../aws/node-identity';
+import { ec2InstanceRole, grantFileSystemParameterRead, grantMungeKeyRead, ubuntuAmi } from '../aws/node-identity';
 import { poolHardwareFor } from '../aws/instance-types';
 import {
   BOOTSTRAP_DIR,
@@ -325,6 +325,7 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
     const prefix = `${ctl.clusterName}-${this.poolName}`;
     const { role, profile } = ec2InstanceRole(this, `${prefix}-node`, `Slurm compute nodes of pool ${this.poolName}: read the munge key`);
     grantMungeKeyRead(this, role, aws.mungeKeySecretArn);
+    grantFileSystemParameterRead(this, role, ctl.clusterName);
     const containers = props.enroot ? enrootNodeSetup(props.enroot, `${where}: enroot`) : undefined;
     if (containers) ctl.useContainers();
 

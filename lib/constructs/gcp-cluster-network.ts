@@ -1,9 +1,11 @@
 import { ComputeFirewall } from '@cdktf/provider-google/lib/compute-firewall';
+import { ComputeGlobalAddress } from '@cdktf/provider-google/lib/compute-global-address';
 import { ComputeNetwork } from '@cdktf/provider-google/lib/compute-network';
 import { ComputeRouter } from '@cdktf/provider-google/lib/compute-router';
 import { ComputeRouterNat } from '@cdktf/provider-google/lib/compute-router-nat';
 import { ComputeSubnetwork } from '@cdktf/provider-google/lib/compute-subnetwork';
-import { Token } from 'cdktf';
+import { ServiceNetworkingConnection } from '@cdktf/provider-google/lib/service-networking-connection';
+import { ITerraformDependable, Token } from 'cdktf';
 import { Construct } from 'constructs';
 import {
   CidrError,
@@ -39,6 +41,22 @@ export interface IGcpClusterNetwork {
   readonly clusterTag: string;
   /** Network tag for VMs that accept SSH through IAP (35.235.240.0/20) only. */
   readonly iapSshTag: string;
+  /** The system VPC's ID (`projects/<project>/global/networks/<name>`), as peered services (Managed Lustre) take it. */
+  readonly systemNetworkId: string;
+  /**
+   * Private services access on the system VPC, made on first call: one allocated /20 and the peering with Google's
+   * service producers, which Managed Lustre, Cloud SQL and Filestore attach through (one peering per VPC, so every
+   * such service shares it).
+   */
+  privateServiceAccess(): PrivateServiceAccess;
+}
+
+/** The private services range of a cluster network and what must exist before a service uses it. */
+export interface PrivateServiceAccess {
+  /** The allocated range as `<address>/<prefix>` (known after apply). */
+  readonly rangeCidr: string;
+  /** The peering: services depend on it. */
+  readonly connection: ITerraformDependable;
 }
 
 export interface GcpClusterNetworkProps {
@@ -108,6 +126,8 @@ const GPU_SUBNET_PREFIX = 20;
 const A3_MEGA_MTU = 8244;
 const MTU_RANGE = { min: 1300, max: 8896 } as const; // GCP VPC limits
 const MAX_GPU_NETWORKS = 8; // A3 Mega's 8 data NICs
+/** Size of the private services range: a /20 is Google's recommendation for Managed Lustre. */
+const PRIVATE_SERVICE_PREFIX = 20;
 /** GCP accepts /29 as the smallest primary range; wider than /8 is never what a cluster means. */
 const SUBNET_PREFIX_RANGE = { min: 8, max: 29 } as const;
 /** GCP resource names and network tags: RFC 1035 labels of at most 63 characters. */
@@ -129,6 +149,7 @@ const SUFFIX = {
   allowIapSsh: '-allow-iap-ssh',
   allowSsh: '-allow-ssh',
   clusterTag: '-cluster',
+  privateServiceRange: '-psa',
   iapSshTag: '-iap-ssh',
   gpuNetwork: (i: number) => `-gpunet-${i}`,
   gpuSubnet: (i: number) => `-gpunet-${i}-subnet`,
@@ -156,6 +177,10 @@ export class GcpClusterNetwork extends Construct implements IGcpClusterNetwork {
   readonly gpuNetworks: readonly GcpSubnet[];
   readonly clusterTag: string;
   readonly iapSshTag: string;
+  readonly systemNetworkId: string;
+  private psa?: PrivateServiceAccess;
+  private readonly systemNetwork: ComputeNetwork;
+  private readonly namePrefix: string;
 
   constructor(scope: Construct, id: string, props: GcpClusterNetworkProps) {
     super(scope, id);
@@ -195,6 +220,9 @@ export class GcpClusterNetwork extends Construct implements IGcpClusterNetwork {
       } : undefined,
     });
     this.system = { networkSelfLink: network.selfLink, subnetworkSelfLink: subnet.selfLink, cidr: layout.systemCidr, mtu: layout.systemMtu };
+    this.systemNetwork = network;
+    this.systemNetworkId = network.id;
+    this.namePrefix = props.namePrefix;
 
     // Private VMs reach apt mirrors and container registries through Cloud NAT; nothing can connect in through it.
     const router = new ComputeRouter(this, 'Router', {
@@ -282,6 +310,27 @@ export class GcpClusterNetwork extends Construct implements IGcpClusterNetwork {
   }
 
   /** Every construct-time check; returns the resolved layout. Terraform references are let through unchecked. */
+  privateServiceAccess(): PrivateServiceAccess {
+    if (!this.psa) {
+      const range = new ComputeGlobalAddress(this, 'PrivateServiceRange', {
+        project: this.project,
+        name: `${this.namePrefix}${SUFFIX.privateServiceRange}`,
+        description: 'Range Google-managed services (Managed Lustre, Cloud SQL) take addresses from, peered into the system VPC',
+        purpose: 'VPC_PEERING',
+        addressType: 'INTERNAL',
+        prefixLength: PRIVATE_SERVICE_PREFIX,
+        network: this.systemNetwork.selfLink,
+      });
+      const connection = new ServiceNetworkingConnection(this, 'PrivateServiceConnection', {
+        network: this.systemNetwork.id,
+        service: 'servicenetworking.googleapis.com',
+        reservedPeeringRanges: [range.name],
+      });
+      this.psa = { rangeCidr: `${range.address}/${PRIVATE_SERVICE_PREFIX}`, connection };
+    }
+    return this.psa;
+  }
+
   private validate(props: GcpClusterNetworkProps) {
     const fail = (field: string, value: unknown, problem: string, fix: string): never => {
       throw new ConstructPropError(this, field, value, problem, fix);

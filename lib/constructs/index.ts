@@ -5,6 +5,7 @@ export * from './controller-nfs-share';
 export * from './gcp-cluster-network';
 export * from './gpu-partition';
 export * from './login-node';
+export * from './lustre-fs';
 export * from './partition';
 export * from './seam';
 export * from './slurm-controller';

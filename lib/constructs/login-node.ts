@@ -2,7 +2,7 @@ import { Instance } from '@cdktf/provider-aws/lib/instance';
 import { ComputeInstance } from '@cdktf/provider-google/lib/compute-instance';
 import { Token } from 'cdktf';
 import { Construct } from 'constructs';
-import { ec2InstanceRole, fixedEc2Host, grantMungeKeyRead, ubuntuAmi } from '../aws/node-identity';
+import { ec2InstanceRole, fixedEc2Host, grantFileSystemParameterRead, grantMungeKeyRead, ubuntuAmi } from '../aws/node-identity';
 import { buildNodeCloudConfig, EnrootNodeSetup, EnrootSettings, enrootNodeSetup, renderNodeUserData, SCRIPTS_BUCKET_TAG } from '../cloudinit';
 import { gcpAccountId, gcpName, gcpServiceAccount, gcpStaticInstance, grantLogging, grantSecretAccess } from '../gcp/vm';
 import { hostAddress } from '../net/cidr';
@@ -137,6 +137,7 @@ export class LoginNode extends Construct implements IFileSystemClient, IScrapeTa
       const prefix = `${ctl.clusterName}-${this.hostname}`;
       const { role, profile } = ec2InstanceRole(this, prefix, `Slurm login node of ${ctl.clusterName}: reads the munge key`);
       grantMungeKeyRead(this, role, aws.mungeKeySecretArn);
+      grantFileSystemParameterRead(this, role, ctl.clusterName);
       aws.scriptBucket.grantRead(this, 'ScriptsRead', role.id);
       this.instance = fixedEc2Host(this, {
         ami: ubuntuAmi(this, props.amiId),

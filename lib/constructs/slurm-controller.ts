@@ -12,7 +12,7 @@ import { ComputeInstance } from '@cdktf/provider-google/lib/compute-instance';
 import { dependable, Token } from 'cdktf';
 import { Construct } from 'constructs';
 import { EfaSecurityGroup } from '../aws/efa';
-import { ec2InstanceRole, fixedEc2Host, ubuntuAmi } from '../aws/node-identity';
+import { ec2InstanceRole, fixedEc2Host, grantFileSystemParameterRead, ubuntuAmi } from '../aws/node-identity';
 import { awsBootstrapScripts, BootstrapScriptBucket } from '../aws/script-bucket';
 import { buildNodeCloudConfig, loadBootstrapScripts, NodeRole, renderNodeUserData, SCRIPTS_BUCKET_TAG } from '../cloudinit';
 import {
@@ -497,6 +497,7 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
     const identity = ec2InstanceRole(this, `${prefix}-slurm-controller`, `Slurm controller of ${prefix}: reads and first-boot-writes its own secrets`);
     const role = identity.role;
     const profile = identity.profile;
+    grantFileSystemParameterRead(this, role, prefix);
     new IamRolePolicy(this, 'SecretsPolicy', {
       role: role.id,
       name: 'own-secrets',
