@@ -1,6 +1,7 @@
 import { TerraformStack } from 'cdktf';
 import { Construct } from 'constructs';
 import { AwsGpuStack } from './aws-gpu';
+import { CephLabStack } from './ceph-lab';
 import { GcpA3MegaStack } from './gcp-a3mega';
 import { HybridGpuStack } from './hybrid-gpu';
 
@@ -9,4 +10,5 @@ export const SHIPPED_STACKS: Readonly<Record<string, (scope: Construct, id: stri
   'aws-gpu': (scope, id) => new AwsGpuStack(scope, id),
   'hybrid-gpu': (scope, id) => new HybridGpuStack(scope, id),
   'gcp-a3mega': (scope, id) => new GcpA3MegaStack(scope, id),
+  'ceph-lab': (scope, id) => new CephLabStack(scope, id),
 };

@@ -345,3 +345,116 @@ describe('versions and config parsing', () => {
     });
   });
 });
+
+describe('read_ssm_parameter waits for a parameter its server has not published yet; write_ssm_parameter', () => {
+  const NAME = '/cdktf-slurm/hpc/filesystems/cephfs';
+  const VALUE = 'slurm@6d1f3b9e-2f0c-4b0a-9c5e-1f2a3b4c5d6e.cephfs=/';
+  /**
+   * A fake aws keeping one parameter in a file. get-parameter answers ParameterNotFound while the file is absent,
+   * or until its FAKE_FOUND_ON-th call; FAKE_DENY=1 answers AccessDenied to everything; FAKE_PUT_FAILS=1 to
+   * put-parameter only. Every call is recorded.
+   */
+  function fakeAws(extra: Record<string, string> = {}): Record<string, string> {
+    const bin = path.join(sb.dir, 'bin');
+    fs.mkdirSync(bin, { recursive: true });
+    sb.file(
+      'bin/aws',
+      `#!/bin/bash
+calls="${sb.dir}/aws.calls" param="${sb.dir}/param"
+echo "$*" >>"$calls"
+[[ -z "\${FAKE_DENY:-}" ]] || { echo "An error occurred (AccessDeniedException) when calling the GetParameter operation" >&2; exit 254; }
+value="" prev=""
+for a in "$@"; do [[ "$prev" == --value ]] && value=$a; prev=$a; done
+case " $* " in
+  *" get-parameter "*)
+    n=$(grep -c ' get-parameter ' "$calls")
+    if [[ -n "\${FAKE_FOUND_ON:-}" ]] && (( n >= FAKE_FOUND_ON )); then printf '%s\\n' "$FAKE_VALUE"; exit 0; fi
+    [[ -f "$param" ]] || { echo "An error occurred (ParameterNotFound) when calling the GetParameter operation: " >&2; exit 254; }
+    cat "$param"; echo ;;
+  *" put-parameter "*)
+    [[ -z "\${FAKE_PUT_FAILS:-}" ]] || { echo "An error occurred (AccessDeniedException) when calling the PutParameter operation" >&2; exit 254; }
+    printf '%s' "$value" >"$param"; echo '{"Version": 1}' ;;
+  *) echo "unexpected: $*" >&2; exit 99 ;;
+esac
+`,
+      0o755,
+    );
+    return { PATH: `${bin}:${process.env.PATH}`, AWS_REGION: 'eu-west-1', SSM_RETRY_DELAY: '0', FAKE_VALUE: VALUE, ...extra };
+  }
+  const awsCalls = (): string[] => {
+    const p = path.join(sb.dir, 'aws.calls');
+    return fs.existsSync(p) ? fs.readFileSync(p, 'utf8').split('\n').filter(Boolean) : [];
+  };
+  const GET = `ssm get-parameter --region eu-west-1 --name ${NAME} --query Parameter.Value --output text`;
+  const put = (value: string): string => `ssm put-parameter --region eu-west-1 --name ${NAME} --type String --overwrite --value ${value}`;
+
+  test('a parameter that does not exist yet is polled until it appears (here on the third read)', () => {
+    const r = sb.bash(`read_ssm_parameter ${NAME}`, fakeAws({ FAKE_FOUND_ON: '3', SSM_WAIT_POLL: '0.05', SSM_WAIT_SECONDS: '60' }));
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe(`${VALUE}\n`);
+    expect(awsCalls()).toEqual([GET, GET, GET]);
+    expect(r.log.match(/SSM parameter \/cdktf-slurm\/hpc\/filesystems\/cephfs does not exist yet .*checking again in 0\.05s/g)).toHaveLength(2);
+    // Not-found is an answer, not a failure: no retry noise.
+    expect(r.log).not.toMatch(/retry:/);
+  });
+
+  test('a parameter that never appears fails after SSM_WAIT_SECONDS, asking whether its server finished booting', () => {
+    const t0 = Date.now();
+    const r = sb.bash(`read_ssm_parameter ${NAME}`, fakeAws({ SSM_WAIT_POLL: '0.2', SSM_WAIT_SECONDS: '3' }), 30000);
+    expect(r.status).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/ERROR: SSM parameter \/cdktf-slurm\/hpc\/filesystems\/cephfs does not exist after [34]s in eu-west-1: has its server finished booting\?/);
+    // Polled every 0.2 s for at most 4 s (SECONDS counts whole seconds): more than twice, not in a busy loop.
+    expect(awsCalls().length).toBeGreaterThan(2);
+    expect(awsCalls().length).toBeLessThanOrEqual(22);
+    expect(Date.now() - t0).toBeLessThan(20000);
+  });
+
+  test('other errors keep the bounded retry and do not wait', () => {
+    const r = sb.bash(`read_ssm_parameter ${NAME}`, fakeAws({ FAKE_DENY: '1', SSM_WAIT_POLL: '0.05', SSM_WAIT_SECONDS: '60' }));
+    expect(r.status).toBe(1);
+    expect(awsCalls()).toEqual([GET, GET, GET, GET, GET]);
+    expect(r.stderr).toMatch(/could not read SSM parameter .* the instance role needs ssm:GetParameter.*AccessDeniedException/);
+    expect(r.log).not.toMatch(/does not exist yet/);
+  });
+
+  test('leaves no temp dir behind when used inside $(…)', () => {
+    const r = sb.bash(`v=$(read_ssm_parameter ${NAME}); echo "got $v"`, fakeAws({ FAKE_FOUND_ON: '1' }));
+    expect(r.stdout).toBe(`got ${VALUE}\n`);
+    expect(fs.readdirSync(sb.dir).filter((n) => n.startsWith('cdktf-slurm.'))).toEqual([]);
+  });
+
+  test('write_ssm_parameter writes a missing parameter, skips an equal one, rewrites a different one', () => {
+    const env = fakeAws();
+    const first = sb.bash(`write_ssm_parameter ${NAME} '${VALUE}'`, env);
+    expect(first.status).toBe(0);
+    expect(awsCalls()).toEqual([GET, put(VALUE)]);
+    expect(fs.readFileSync(path.join(sb.dir, 'param'), 'utf8')).toBe(VALUE);
+    expect(first.log).toMatch(/published slurm@.* in SSM parameter \/cdktf-slurm\/hpc\/filesystems\/cephfs \(eu-west-1\)/);
+
+    const same = sb.bash(`write_ssm_parameter ${NAME} '${VALUE}'`, env);
+    expect(same.status).toBe(0);
+    expect(awsCalls()).toEqual([GET, put(VALUE), GET]);
+    expect(same.log).toMatch(/already holds slurm@/);
+
+    const other = VALUE.replace('slurm@', 'hpc@');
+    const changed = sb.bash(`write_ssm_parameter ${NAME} '${other}'`, env);
+    expect(changed.status).toBe(0);
+    expect(awsCalls()).toEqual([GET, put(VALUE), GET, GET, put(other)]);
+    expect(fs.readFileSync(path.join(sb.dir, 'param'), 'utf8')).toBe(other);
+  });
+
+  test('write_ssm_parameter dies naming ssm:PutParameter when the write is refused', () => {
+    const r = sb.bash(`write_ssm_parameter ${NAME} '${VALUE}'`, fakeAws({ FAKE_PUT_FAILS: '1' }));
+    expect(r.status).toBe(1);
+    expect(awsCalls().filter((c) => c.includes('put-parameter'))).toHaveLength(5);
+    expect(r.stderr).toMatch(/could not write SSM parameter \/cdktf-slurm\/hpc\/filesystems\/cephfs in eu-west-1; this host's role needs ssm:PutParameter on it/);
+  });
+
+  test('write_ssm_parameter refuses a name that is not a parameter path, calling nothing', () => {
+    const r = sb.bash(`write_ssm_parameter cephfs '${VALUE}'`, fakeAws());
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/SSM parameter name 'cephfs' is not a path/);
+    expect(awsCalls()).toEqual([]);
+  });
+});

@@ -91,6 +91,7 @@ describe('FSx for Lustre on an AWS cluster', () => {
     for (const r of reads) {
       expect(JSON.parse(r.policy).Statement).toEqual([
         { Sid: 'ClusterFileSystems', Effect: 'Allow', Action: ['ssm:GetParameter'], Resource: ['arn:aws:ssm:*:*:parameter/cdktf-slurm/hpc/filesystems/*'] },
+        { Sid: 'ClusterFileSystemKeys', Effect: 'Allow', Action: ['secretsmanager:GetSecretValue'], Resource: ['arn:aws:secretsmanager:*:*:secret:hpc/filesystems/*'] },
       ]);
     }
   });

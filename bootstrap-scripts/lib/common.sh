@@ -291,18 +291,86 @@ ensure_aws_cli() {
   command -v aws >/dev/null 2>&1 || die "aws CLI still not on PATH after installing it on $os"
 }
 
+# _ssm_get REGION NAME DIR : one `aws ssm get-parameter`; the value (with the newline --output text adds) goes
+# to DIR/value, aws's stderr to DIR/err. A parameter that does not exist is an answer, not a failure: returns 0
+# and leaves DIR/missing. Other errors return aws's status (for retry).
+_ssm_get() {
+  local region=$1 name=$2 dir=$3 rc=0
+  rm -f "$dir/missing"
+  aws ssm get-parameter --region "$region" --name "$name" --query Parameter.Value --output text >"$dir/value" 2>"$dir/err" || rc=$?
+  ((rc != 0)) || return 0
+  if grep -q 'ParameterNotFound' "$dir/err"; then
+    : >"$dir/missing"
+    return 0
+  fi
+  return "$rc"
+}
+
+_ssm_name_ok() {
+  [[ "$1" =~ ^(/[A-Za-z0-9_.-]+)+$ ]] || die "SSM parameter name '$1' is not a path like /cdktf-slurm/<cluster>/filesystems/<name>"
+}
+
 # read_ssm_parameter NAME : the value of an SSM parameter in this instance's region (a cluster file system's
-# mount source, published after apply). Retries (first delay SSM_RETRY_DELAY, default 2 s); dies naming the
-# parameter and the permission it needs.
-read_ssm_parameter() {
-  local name=$1 region value
-  [[ "$name" =~ ^(/[A-Za-z0-9_.-]+)+$ ]] || die "SSM parameter name '$name' is not a path like /cdktf-slurm/<cluster>/filesystems/<name>"
+# mount source, published after apply or by the file system's server when it has booted). A parameter that does
+# not exist yet is waited for: polled every SSM_WAIT_POLL seconds (default 15) for up to SSM_WAIT_SECONDS
+# (default 1200), since servers publish theirs at first boot while the clients boot too. Other errors are
+# retried (first delay SSM_RETRY_DELAY, default 2 s, doubling). Dies naming the parameter and the permission.
+# Runs in a subshell (callers use it inside $(…), where the EXIT trap is not inherited): its own trap removes
+# its temp dir, whichever way it ends.
+read_ssm_parameter() (
+  _CDKTF_TMPDIRS=()
+  trap _cdktf_cleanup EXIT
+  local name=$1 region value work start rc waited
+  local wait_max=${SSM_WAIT_SECONDS:-1200} poll=${SSM_WAIT_POLL:-15}
+  _ssm_name_ok "$name"
+  [[ "$wait_max" =~ ^[0-9]+$ ]] || die "SSM_WAIT_SECONDS must be a whole number of seconds, got '$wait_max'"
+  [[ "$poll" =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "SSM_WAIT_POLL must be a number of seconds, got '$poll'"
   ensure_aws_cli
   region=$(_aws_region_for "$name") || exit 1
-  value=$(retry 5 "${SSM_RETRY_DELAY:-2}" aws ssm get-parameter --region "$region" --name "$name" --query Parameter.Value --output text) ||
-    die "could not read SSM parameter $name in $region; the instance role needs ssm:GetParameter on it (the library grants the cluster's /cdktf-slurm/<cluster>/filesystems/*)"
+  make_tmpdir work
+  start=$SECONDS
+  while :; do
+    rc=0
+    retry 5 "${SSM_RETRY_DELAY:-2}" _ssm_get "$region" "$name" "$work" || rc=$?
+    ((rc == 0)) ||
+      die "could not read SSM parameter $name in $region; the instance role needs ssm:GetParameter on it (the library grants the cluster's /cdktf-slurm/<cluster>/filesystems/*); aws said: $(head -c 300 "$work/err")"
+    [[ -e "$work/missing" ]] || break
+    waited=$((SECONDS - start))
+    ((waited < wait_max)) ||
+      die "SSM parameter $name does not exist after ${waited}s in $region: has its server finished booting? (it publishes the parameter when its file system is ready; see that server's bootstrap log)"
+    log "SSM parameter $name does not exist yet (waited ${waited}s of ${wait_max}s): its server publishes it when it has booted; checking again in ${poll}s"
+    sleep "$poll"
+  done
+  value=$(cat "$work/value")
   [[ -n "$value" && "$value" != None ]] || die "SSM parameter $name is empty; was the file system created (terraform apply)?"
   printf '%s\n' "$value"
+)
+
+_ssm_put() { # _ssm_put REGION NAME VALUE ERRFILE
+  aws ssm put-parameter --region "$1" --name "$2" --type String --overwrite --value "$3" >/dev/null 2>"$4"
+}
+
+# write_ssm_parameter NAME VALUE : publish VALUE (not a secret: it goes through argv and the log) as the String
+# parameter NAME in this instance's region, e.g. a file system's mount source for its clients. Writes only when
+# the parameter does not exist or holds another value (a re-run writes nothing). Retries (SSM_RETRY_DELAY);
+# dies naming the permission it needs.
+write_ssm_parameter() {
+  local name=$1 value=$2 region work rc=0
+  _ssm_name_ok "$name"
+  [[ -n "$value" && "$value" != *$'\n'* ]] || die "write_ssm_parameter $name: the value must be one non-empty line"
+  ensure_aws_cli
+  region=$(_aws_region_for "$name") || exit 1
+  make_tmpdir work
+  retry 5 "${SSM_RETRY_DELAY:-2}" _ssm_get "$region" "$name" "$work" ||
+    die "could not read SSM parameter $name in $region (to compare before writing it); this host's role needs ssm:GetParameter on it; aws said: $(head -c 300 "$work/err")"
+  if [[ ! -e "$work/missing" && "$(cat "$work/value")" == "$value" ]]; then
+    log "SSM parameter $name already holds $value"
+    return 0
+  fi
+  retry 5 "${SSM_RETRY_DELAY:-2}" _ssm_put "$region" "$name" "$value" "$work/err" || rc=$?
+  ((rc == 0)) ||
+    die "could not write SSM parameter $name in $region; this host's role needs ssm:PutParameter on it; aws said: $(head -c 300 "$work/err")"
+  log "published $value in SSM parameter $name ($region)"
 }
 
 # resolve_mount_source SOURCE : a mount table source as mount(8) takes it; `aws-ssm:<name>` is read from SSM.

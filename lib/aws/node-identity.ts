@@ -43,9 +43,15 @@ export function fileSystemParameterName(clusterName: string, fileSystem: string)
   return `/cdktf-slurm/${clusterName}/filesystems/${fileSystem}`;
 }
 
+/** Secrets Manager name of a cluster file system's client secret (a CephFS key). */
+export function fileSystemSecretName(clusterName: string, secret: string): string {
+  return `${clusterName}/filesystems/${secret}`;
+}
+
 /**
- * Lets `role` read the cluster's file-system parameters (mount sources, no secrets) and nothing else in SSM:
- * every host may mount any file system of its cluster, so each host role gets it.
+ * Lets `role` read the cluster's file-system parameters (mount sources) and file-system secrets (client keys) and
+ * nothing else in SSM or Secrets Manager: every host may mount any file system of its cluster, so each host role
+ * gets it.
  */
 export function grantFileSystemParameterRead(scope: Construct, role: IamRole, clusterName: string): void {
   new IamRolePolicy(scope, 'FileSystemParametersRead', {
@@ -58,6 +64,11 @@ export function grantFileSystemParameterRead(scope: Construct, role: IamRole, cl
         Effect: 'Allow',
         Action: ['ssm:GetParameter'],
         Resource: [`arn:aws:ssm:*:*:parameter${fileSystemParameterName(clusterName, '*')}`],
+      }, {
+        Sid: 'ClusterFileSystemKeys',
+        Effect: 'Allow',
+        Action: ['secretsmanager:GetSecretValue'],
+        Resource: [`arn:aws:secretsmanager:*:*:secret:${fileSystemSecretName(clusterName, '*')}`],
       }],
     }),
   });

@@ -7,7 +7,7 @@ import { readdirSync, readFileSync, statSync } from 'fs';
 import { join, posix } from 'path';
 import { CloudConfig, type CloudConfigCommand } from './cloud-config';
 import { type ClusterMount, MOUNT_TABLE_PATH, mountScripts, renderMountTable } from './mounts';
-import { renderNodeEnv, type NodeRole } from './node-env';
+import { renderNodeEnv, renderServiceEnv, type NodeRole } from './node-env';
 import { findPackageRoot } from './package-root';
 
 /** Where the repo's `bootstrap-scripts/` tree lands on the node. */
@@ -279,5 +279,52 @@ export function buildNodeCloudConfig(options: NodeCloudConfigOptions): CloudConf
   if (delivery.kind === 'fetch') config.addRuncmd(['bash', SCRIPT_FETCHER_PATH]);
   config.addRuncmd(BOOTSTRAP_RUNCMD);
   for (const cmd of options.extraRuncmd ?? []) config.addRuncmd(cmd);
+  return config;
+}
+
+export interface ServiceCloudConfigOptions {
+  /** The script the host runs, relative to the tree, e.g. `storage/cephfs-server.sh`; it gets `lib/` beside it. */
+  readonly entry: string;
+  /** node.env variables (references to secrets only). */
+  readonly env: Readonly<Record<string, string>>;
+  /** @default the image's or cloud's own host name */
+  readonly hostname?: string;
+  /** As for nodes. @default `{ kind: 'inline' }` */
+  readonly scriptDelivery?: NodeCloudConfigOptions['scriptDelivery'];
+  /** @default the package's `bootstrap-scripts/` */
+  readonly scriptsDir?: string;
+}
+
+/** The scripts a service host runs: the shared helpers and its entry script. */
+export function serviceScripts(options: Pick<ServiceCloudConfigOptions, 'entry' | 'scriptsDir'>): BootstrapScript[] {
+  const scripts = loadBootstrapScripts(options.scriptsDir);
+  if (!scripts.some((s) => s.relativePath === options.entry)) {
+    throw new Error(`entry: '${options.entry}' is not in the bootstrap-scripts tree; name a script such as 'storage/cephfs-server.sh'.`);
+  }
+  return scripts.filter((s) => s.relativePath.startsWith('lib/') || s.relativePath === options.entry);
+}
+
+/**
+ * cloud-config of a host that serves the cluster without being a Slurm node (a storage server): its scripts
+ * (inline or fetched and checked like a node's), node.env without roles, and its entry script as the runcmd.
+ */
+export function buildServiceCloudConfig(options: ServiceCloudConfigOptions): CloudConfig {
+  const config = new CloudConfig();
+  if (options.hostname !== undefined) config.setHostname(options.hostname);
+  const scripts = serviceScripts(options);
+  const delivery = options.scriptDelivery ?? { kind: 'inline' };
+  if (delivery.kind === 'inline') {
+    for (const script of scripts) {
+      config.addWriteFile({ path: `${BOOTSTRAP_DIR}/${script.relativePath}`, content: script.content, owner: 'root:root', permissions: '0755' });
+    }
+  } else {
+    const fetcher = loadBootstrapScripts(options.scriptsDir).find((s) => s.relativePath === delivery.fetcher);
+    if (!fetcher) throw new Error(`scriptDelivery.fetcher: '${delivery.fetcher}' is not in the bootstrap-scripts tree`);
+    config.addWriteFile({ path: SCRIPT_FETCHER_PATH, content: fetcher.content, owner: 'root:root', permissions: '0755' });
+    config.addWriteFile({ path: SCRIPT_MANIFEST_PATH, content: scriptManifest(scripts), owner: 'root:root', permissions: '0644' });
+    config.addRuncmd(['bash', SCRIPT_FETCHER_PATH]);
+  }
+  config.addWriteFile({ path: NODE_ENV_PATH, content: renderServiceEnv(options.env), owner: 'root:root', permissions: '0600' });
+  config.addRuncmd(['bash', `${BOOTSTRAP_DIR}/${options.entry}`]);
   return config;
 }

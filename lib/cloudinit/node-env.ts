@@ -76,10 +76,19 @@ export function renderNodeEnv(options: NodeEnvOptions): string {
     }
   }
 
-  const lines = [
-    '# Written by cdktf-slurm (cloud-init). References to secrets only, never secret values.',
-    `${ROLES_VARIABLE}=${shellSingleQuote(roles.join(' '))}`,
-  ];
+  return renderEnvLines(env, [`${ROLES_VARIABLE}=${shellSingleQuote(roles.join(' '))}`], `pass roles: [${roles.map((r) => `'${r}'`).join(', ')}] instead`);
+}
+
+/**
+ * node.env of a host that serves the cluster without being a Slurm node (a storage server): no roles, the same
+ * checks on every variable (references only, never secret material).
+ */
+export function renderServiceEnv(env: Readonly<Record<string, string>>): string {
+  return renderEnvLines(env, [], 'service hosts have no Slurm roles');
+}
+
+function renderEnvLines(env: Readonly<Record<string, string>>, head: readonly string[], rolesFix: string): string {
+  const lines = ['# Written by cdktf-slurm (cloud-init). References to secrets only, never secret values.', ...head];
   for (const key of Object.keys(env).sort()) {
     const value = env[key];
     const where = `node.env ${key}`;
@@ -90,7 +99,7 @@ export function renderNodeEnv(options: NodeEnvOptions): string {
       );
     }
     if (key === ROLES_VARIABLE) {
-      throw new Error(`${where}: set by cdktf-slurm from roles; pass roles: [${roles.map((r) => `'${r}'`).join(', ')}] instead.`);
+      throw new Error(`${where}: set by cdktf-slurm from roles; ${rolesFix}.`);
     }
     if (typeof value !== 'string') {
       throw new Error(`${where}: value must be a string; got ${typeof value} ${JSON.stringify(value)}. Convert it with String().`);

@@ -1,4 +1,5 @@
 export * from './bastion-vpc';
+export * from './ceph-fs';
 export * from './cluster-file-system';
 export * from './compute-node-pool';
 export * from './controller-nfs-share';

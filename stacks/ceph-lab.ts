@@ -1,0 +1,36 @@
+import { AwsProvider } from '@cdktf/provider-aws/lib/provider';
+import { TerraformOutput, TerraformStack, TerraformVariable } from 'cdktf';
+import { Construct } from 'constructs';
+import { BastionVpc } from '../lib/constructs/bastion-vpc';
+import { CephFs } from '../lib/constructs/ceph-fs';
+import { ComputeNodePool } from '../lib/constructs/compute-node-pool';
+import { LoginNode } from '../lib/constructs/login-node';
+import { Partition } from '../lib/constructs/partition';
+import { SlurmController } from '../lib/constructs/slurm-controller';
+
+/**
+ * The MicroCeph lab, on AWS: what people build by hand with Juju and LXD (a Slurm controller with slurmdbd and its
+ * database, slurmrestd, two compute nodes, a login node, and a CephFS from one MicroCeph server mounted at
+ * /mnt/shared everywhere), with the hand-built version's weak spots closed: no root passwords, the cephx key made on
+ * the server and read by the nodes from Secrets Manager with their own roles, Ceph ports open only to the cluster.
+ */
+export class CephLabStack extends TerraformStack {
+  constructor(scope: Construct, id: string) {
+    super(scope, id);
+    const region = new TerraformVariable(this, 'region', { type: 'string', default: 'us-east-1', description: 'AWS region of the lab' });
+    new AwsProvider(this, 'aws', { region: region.stringValue, defaultTags: [{ tags: { 'managed-by': 'cdktf-slurm', stack: id } }] });
+
+    const network = new BastionVpc(this, 'Network', { cidr: '10.0.0.0/16' });
+    const controller = new SlurmController(this, 'Controller', { network, clusterName: 'cephlab', accounting: 'local', restApi: true });
+    const compute = new ComputeNodePool(this, 'Compute', { controller, name: 'compute', instanceType: 'c6i.2xlarge', count: 2 });
+    new Partition(this, 'Batch', { controller, name: 'batch', pools: [compute], default: true, maxTime: '1-00:00:00' });
+    const login = new LoginNode(this, 'Login', { controller });
+    // As the lab has it: one server, three 10 GiB loop-file OSDs, CephFS at /mnt/shared on every Slurm host.
+    const shared = new CephFs(this, 'Shared', { controller, name: 'shared', managed: { osdCount: 3, osdSizeGiB: 10 } });
+    shared.mountOn(controller, compute, login);
+
+    new TerraformOutput(this, 'controller_private_ip', { value: controller.privateIp });
+    new TerraformOutput(this, 'login_private_ip', { value: login.privateIp });
+    new TerraformOutput(this, 'bastion_public_ip', { value: network.bastionPublicIp });
+  }
+}
