@@ -80,14 +80,7 @@ grep -Eq '^[A-Za-z0-9+/]+={0,2}$' "$work/key" ||
 INSTALL_QUIET=1 install_if_changed "$work/key" "$secret_file" root:root 0600
 ((INSTALL_CHANGED)) && log "wrote the key of client.$client to $secret_file (0600)"
 
-# One line for the mount point, ours: drop any other line for it, keep everything else as it was.
-if [[ -f "$fstab" ]]; then
-  awk -v mp="$mp" '$0 ~ /^[[:space:]]*#/ || $2 != mp' "$fstab" >"$work/fstab"
-else
-  : >"$work/fstab"
-fi
-printf '%s %s ceph %s 0 0\n' "$src" "$mp" "$options" >>"$work/fstab"
-install_if_changed "$work/fstab" "$fstab" root:root 0644
+fstab_set "$fstab" "$mp" "$src $mp ceph $options 0 0"
 ((INSTALL_CHANGED)) && log "fstab: CephFS $src on $mp ($options)"
 
 if mountpoint -q "$mp" 2>/dev/null; then
@@ -102,9 +95,5 @@ if mountpoint -q "$mp" 2>/dev/null; then
   exit 0
 fi
 
-[[ -d "$mp" ]] || ensure_dir "$mp" root:root 0755
-log "mounting CephFS $src on $mp (up to $attempts attempts, ${per_try}s each)"
-retry "$attempts" "$delay" timeout --kill-after=5 "$per_try" mount -T "$fstab" "$mp" >>"$CDKTF_SLURM_LOG_FILE" 2>&1 ||
-  die "could not mount CephFS $src on $mp after $attempts attempts; check that this node reaches the monitors in mon_addr (TCP 3300/6789) and the OSDs/MDS, that client.$client may read fs $fsname ('ceph auth get client.$client'), and the lines above in $CDKTF_SLURM_LOG_FILE"
-mountpoint -q "$mp" || die "mount reported success but $mp is not a mount point; see $CDKTF_SLURM_LOG_FILE"
-log "mounted CephFS $src on $mp"
+mount_from_fstab "$fstab" "$mp" "$attempts" "$delay" "$per_try" "CephFS $src" \
+  "check that this node reaches the monitors in mon_addr (TCP 3300/6789) and the OSDs/MDS, and that client.$client may read fs $fsname ('ceph auth get client.$client')"

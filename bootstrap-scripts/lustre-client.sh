@@ -179,16 +179,7 @@ fi
 modprobe lustre >>"$log_file" 2>&1 ||
   die "could not load the lustre kernel module for kernel $kernel (modprobe lustre); see $log_file. On container nodes the host must load it"
 
-# One line for the mount point, ours: drop any other line for it, keep everything else as it was.
-work=""
-make_tmpdir work
-if [[ -f "$fstab" ]]; then
-  awk -v mp="$mp" '$0 ~ /^[[:space:]]*#/ || $2 != mp' "$fstab" >"$work/fstab"
-else
-  : >"$work/fstab"
-fi
-printf '%s %s lustre %s 0 0\n' "$src" "$mp" "$options" >>"$work/fstab"
-install_if_changed "$work/fstab" "$fstab" root:root 0644
+fstab_set "$fstab" "$mp" "$src $mp lustre $options 0 0"
 ((INSTALL_CHANGED)) && log "fstab: Lustre $src on $mp ($options)"
 
 if mountpoint -q "$mp" 2>/dev/null; then
@@ -202,9 +193,5 @@ if mountpoint -q "$mp" 2>/dev/null; then
   exit 0
 fi
 
-[[ -d "$mp" ]] || ensure_dir "$mp" root:root 0755
-log "mounting Lustre $src on $mp (up to $attempts attempts, ${per_try}s each)"
-retry "$attempts" "$delay" timeout --kill-after=5 "$per_try" mount -T "$fstab" "$mp" >>"$log_file" 2>&1 ||
-  die "could not mount Lustre $src on $mp after $attempts attempts; check that this node reaches the MGS (lctl ping ${src%%:*}; TCP 988 open in the security group/firewall), the file system name '$fsname', and the lines above in $log_file"
-mountpoint -q "$mp" || die "mount reported success but $mp is not a mount point; see $log_file"
-log "mounted Lustre $src on $mp"
+mount_from_fstab "$fstab" "$mp" "$attempts" "$delay" "$per_try" "Lustre $src" \
+  "check that this node reaches the MGS (lctl ping ${src%%:*}; TCP 988 open in the security group/firewall) and the file system name '$fsname'"

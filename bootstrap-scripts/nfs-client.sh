@@ -45,16 +45,7 @@ done
 
 apt_install nfs-common
 
-# One line for the mount point, ours: drop any other line for it, keep everything else as it was.
-work=""
-make_tmpdir work
-if [[ -f "$fstab" ]]; then
-  awk -v mp="$mp" '$0 ~ /^[[:space:]]*#/ || $2 != mp' "$fstab" >"$work/fstab"
-else
-  : >"$work/fstab"
-fi
-printf '%s %s nfs4 %s 0 0\n' "$source_spec" "$mp" "$options" >>"$work/fstab"
-install_if_changed "$work/fstab" "$fstab" root:root 0644
+fstab_set "$fstab" "$mp" "$source_spec $mp nfs4 $options 0 0"
 ((INSTALL_CHANGED)) && log "fstab: $source_spec on $mp ($options)"
 
 if mountpoint -q "$mp" 2>/dev/null; then
@@ -65,9 +56,5 @@ if mountpoint -q "$mp" 2>/dev/null; then
   exit 0
 fi
 
-[[ -d "$mp" ]] || ensure_dir "$mp" root:root 0755
-log "mounting $source_spec on $mp (up to $attempts attempts, ${per_try}s each)"
-retry "$attempts" "$delay" timeout --kill-after=5 "$per_try" mount -T "$fstab" "$mp" >>"$CDKTF_SLURM_LOG_FILE" 2>&1 ||
-  die "could not mount $source_spec on $mp after $attempts attempts; check that the node is on the mesh ('tailscale status'), that $server exports $remote to the mesh (exportfs -s on the controller), and the lines above in $CDKTF_SLURM_LOG_FILE"
-mountpoint -q "$mp" || die "mount reported success but $mp is not a mount point; see $CDKTF_SLURM_LOG_FILE"
-log "mounted $source_spec on $mp"
+mount_from_fstab "$fstab" "$mp" "$attempts" "$delay" "$per_try" "$source_spec" \
+  "check that the node is on the mesh ('tailscale status') and that $server exports $remote to the mesh (exportfs -s on the controller)"

@@ -5,7 +5,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { Sandbox } from './sh';
+import { Sandbox, FAKE_MOUNT_TABLE_TOOLS, fakeMountFromFstab } from './sh';
 
 let sb: Sandbox;
 let fake: string;
@@ -24,21 +24,8 @@ if [[ " $* " == *" install "*" ceph-common"* ]]; then
   printf '#!/bin/bash\\nexit 0\\n' >"$FAKE/bin/mount.ceph"; chmod +x "$FAKE/bin/mount.ceph"
 fi
 `,
-  mountpoint: `#!/bin/bash\nmp=\${@: -1}\ngrep -q "^$mp " "$FAKE/mounted" 2>/dev/null\n`,
-  findmnt: `#!/bin/bash
-mp=\${@: -1}
-case "$*" in
-  *FSTYPE*) awk -v mp="$mp" '$1 == mp { print $3 }' "$FAKE/mounted" ;;
-  *) awk -v mp="$mp" '$1 == mp { print $2 }' "$FAKE/mounted" ;;
-esac
-`,
-  mount: `#!/bin/bash
-printf '%s\\n' "$*" >>"$FAKE/mount-calls"
-n=$(wc -l <"$FAKE/mount-calls")
-if (( n <= \${FAKE_MOUNT_FAILS:-0} )); then echo "mount error: no mds server is up or the cluster is laggy" >&2; exit 32; fi
-fstab=$2 mp=$3
-awk -v mp="$mp" '$2 == mp { print mp, $1, $3 }' "$fstab" >>"$FAKE/mounted"
-`,
+  ...FAKE_MOUNT_TABLE_TOOLS,
+  mount: fakeMountFromFstab('mount error: no mds server is up or the cluster is laggy', 32),
 };
 
 beforeEach(() => {

@@ -6,7 +6,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { Sandbox } from './sh';
+import { Sandbox, FAKE_MOUNT_TABLE_TOOLS, fakeMountFromFstab } from './sh';
 
 let sb: Sandbox;
 let fake: string;
@@ -61,21 +61,8 @@ for a in "$@"; do [[ "$prev" == -o ]] && out=$a; prev=$a; done
 { printf 'DEARMORED:'; cat "\${@: -1}"; } >"$out"
 `,
   // One line per mounted mount point: "<mount point> <source> <fstype>".
-  mountpoint: `#!/bin/bash\nmp=\${@: -1}\ngrep -q "^$mp " "$FAKE/mounted" 2>/dev/null\n`,
-  findmnt: `#!/bin/bash
-mp=\${@: -1}
-case "$*" in
-  *FSTYPE*) awk -v mp="$mp" '$1 == mp { print $3 }' "$FAKE/mounted" ;;
-  *) awk -v mp="$mp" '$1 == mp { print $2 }' "$FAKE/mounted" ;;
-esac
-`,
-  mount: `#!/bin/bash
-printf '%s\\n' "$*" >>"$FAKE/mount-calls"
-n=$(wc -l <"$FAKE/mount-calls")
-if (( n <= \${FAKE_MOUNT_FAILS:-0} )); then echo "mount.lustre: mount 10.0.0.5@tcp:/lfs at /lustre failed: Input/output error" >&2; exit 5; fi
-fstab=$2 mp=$3
-awk -v mp="$mp" '$2 == mp { print mp, $1, $3 }' "$fstab" >>"$FAKE/mounted"
-`,
+  ...FAKE_MOUNT_TABLE_TOOLS,
+  mount: fakeMountFromFstab('mount.lustre: mount 10.0.0.5@tcp:/lfs at /lustre failed: Input/output error', 5),
 };
 
 beforeEach(() => {

@@ -7,7 +7,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { renderMountTable } from '../../lib/cloudinit/mounts';
-import { Sandbox, SCRIPTS_DIR } from './sh';
+import { Sandbox, SCRIPTS_DIR, FAKE_MOUNT_TABLE_TOOLS } from './sh';
 
 let sb: Sandbox;
 let fake: string;
@@ -21,14 +21,7 @@ const CEPH_SOURCE = 'slurm@6d1f3b9e-2f0c-4b0a-9c5e-1f2a3b4c5d6e.cephfs=/';
 // coexist. The Lustre and Ceph clients are installed (mount.lustre, mount.ceph, the module for the kernel).
 const FAKES: Record<string, string> = {
   'dpkg-query': `#!/bin/bash\nprintf installed\n`,
-  mountpoint: `#!/bin/bash\nmp=\${@: -1}\ngrep -q "^$mp " "$FAKE/mounted" 2>/dev/null\n`,
-  findmnt: `#!/bin/bash
-mp=\${@: -1}
-case "$*" in
-  *FSTYPE*) awk -v mp="$mp" '$1 == mp { print $3 }' "$FAKE/mounted" ;;
-  *) awk -v mp="$mp" '$1 == mp { print $2 }' "$FAKE/mounted" ;;
-esac
-`,
+  ...FAKE_MOUNT_TABLE_TOOLS,
   // FAKE_FAIL_MP: a mount point whose mount always fails.
   mount: `#!/bin/bash
 printf '%s\\n' "$*" >>"$FAKE/mount-calls"

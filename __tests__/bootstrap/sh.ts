@@ -92,3 +92,32 @@ export function listScripts(): string[] {
 }
 
 export const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+
+/**
+ * Fake `mountpoint` and `findmnt` over one state file, `$FAKE/mounted`, a line per mounted mount point:
+ * `<mount point> <source> <fstype>`; so several mounts coexist. For the mount client tests.
+ */
+export const FAKE_MOUNT_TABLE_TOOLS: Readonly<Record<string, string>> = {
+  mountpoint: `#!/bin/bash\nmp=\${@: -1}\ngrep -q "^$mp " "$FAKE/mounted" 2>/dev/null\n`,
+  findmnt: `#!/bin/bash
+mp=\${@: -1}
+case "$*" in
+  *FSTYPE*) awk -v mp="$mp" '$1 == mp { print $3 }' "$FAKE/mounted" ;;
+  *) awk -v mp="$mp" '$1 == mp { print $2 }' "$FAKE/mounted" ;;
+esac
+`,
+};
+
+/**
+ * A fake `mount -T <fstab> <mount point>` that records its calls, fails its first FAKE_MOUNT_FAILS calls with
+ * `error` (exit `status`), then mounts what the fstab line for the mount point says.
+ */
+export function fakeMountFromFstab(error: string, status: number): string {
+  return `#!/bin/bash
+printf '%s\\n' "$*" >>"$FAKE/mount-calls"
+n=$(wc -l <"$FAKE/mount-calls")
+if (( n <= \${FAKE_MOUNT_FAILS:-0} )); then echo ${JSON.stringify(error)} >&2; exit ${status}; fi
+fstab=$2 mp=$3
+awk -v mp="$mp" '$2 == mp { print mp, $1, $3 }' "$fstab" >>"$FAKE/mounted"
+`;
+}

@@ -310,6 +310,32 @@ _ssm_name_ok() {
   [[ "$1" =~ ^(/[A-Za-z0-9_.-]+)+$ ]] || die "SSM parameter name '$1' is not a path like /cdktf-slurm/<cluster>/filesystems/<name>"
 }
 
+# fstab_set FSTAB MOUNT_POINT LINE : make LINE the only fstab entry for MOUNT_POINT, keeping every other line
+# (comments included) as it was. INSTALL_CHANGED says whether the file changed.
+fstab_set() {
+  local fstab=$1 mp=$2 line=$3 work=""
+  make_tmpdir work
+  if [[ -f "$fstab" ]]; then
+    awk -v mp="$mp" '$0 ~ /^[[:space:]]*#/ || $2 != mp' "$fstab" >"$work/fstab"
+  else
+    : >"$work/fstab"
+  fi
+  printf '%s\n' "$line" >>"$work/fstab"
+  install_if_changed "$work/fstab" "$fstab" root:root 0644
+}
+
+# mount_from_fstab FSTAB MOUNT_POINT ATTEMPTS DELAY PER_TRY WHAT HINT : mount MOUNT_POINT as FSTAB says, each
+# attempt bounded by PER_TRY seconds, ATTEMPTS times with doubling DELAY; dies with HINT (what to check) on failure.
+mount_from_fstab() {
+  local fstab=$1 mp=$2 attempts=$3 delay=$4 per_try=$5 what=$6 hint=$7
+  [[ -d "$mp" ]] || ensure_dir "$mp" root:root 0755
+  log "mounting $what on $mp (up to $attempts attempts, ${per_try}s each)"
+  retry "$attempts" "$delay" timeout --kill-after=5 "$per_try" mount -T "$fstab" "$mp" >>"$CDKTF_SLURM_LOG_FILE" 2>&1 ||
+    die "could not mount $what on $mp after $attempts attempts; $hint, and the lines above in $CDKTF_SLURM_LOG_FILE"
+  mountpoint -q "$mp" || die "mount reported success but $mp is not a mount point; see $CDKTF_SLURM_LOG_FILE"
+  log "mounted $what on $mp"
+}
+
 # read_ssm_parameter NAME : the value of an SSM parameter in this instance's region (a cluster file system's
 # mount source, published after apply or by the file system's server when it has booted). A parameter that does
 # not exist yet is waited for: polled every SSM_WAIT_POLL seconds (default 15) for up to SSM_WAIT_SECONDS
