@@ -5,7 +5,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { Sandbox, FAKE_MOUNT_TABLE_TOOLS, fakeMountFromFstab } from './sh';
+import { Sandbox, FAKE_MOUNT_TABLE_TOOLS, fakeMountFromFstab, installFakes } from './sh';
 
 let sb: Sandbox;
 let fake: string;
@@ -30,10 +30,7 @@ fi
 
 beforeEach(() => {
   sb = new Sandbox();
-  fake = path.join(sb.dir, 'fake');
-  bin = path.join(fake, 'bin');
-  fs.mkdirSync(bin, { recursive: true });
-  for (const [name, text] of Object.entries(FAKES)) fs.writeFileSync(path.join(bin, name), text, { mode: 0o755 });
+  ({ fake, bin } = installFakes(sb, FAKES));
   fs.writeFileSync(path.join(bin, 'mount.ceph'), '#!/bin/bash\nexit 0\n', { mode: 0o755 });
 });
 afterEach(() => sb.cleanup());

@@ -12,7 +12,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { renderNodeEnv } from '../../lib/cloudinit/node-env';
 import { resolveTcpxoSettings, tcpxoNodeEnv } from '../../lib/gcp/tcpxo';
-import { isRoot, Sandbox, SCRIPTS_DIR } from './sh';
+import { isRoot, Sandbox, SCRIPTS_DIR, FAKE_DPKG_QUERY } from './sh';
 
 const RXDM = 'us-docker.pkg.dev/gce-ai-infra/gpudirect-tcpxo/tcpgpudmarxd-dev:v1.0.16';
 const PLUGIN = 'us-docker.pkg.dev/gce-ai-infra/gpudirect-tcpxo/nccl-plugin-gpudirecttcpx-dev:v1.0.10';
@@ -161,21 +161,7 @@ for p in "\${pkgs[@]}"; do
   if [[ "\${p%%=*}" == nvidia-container-toolkit ]]; then cp "$FAKE/nvidia-ctk.pkg" "$FAKE/bin/nvidia-ctk"; fi
 done
 `,
-  'dpkg-query': `#!/bin/bash
-fmt="" pkg=""
-while (($#)); do
-  case "$1" in
-    -f) fmt=$2; shift 2 ;;
-    -f=* | --showformat=*) fmt=\${1#*=}; shift ;;
-    -*) shift ;;
-    *) pkg=$1; shift ;;
-  esac
-done
-line=$(grep "^$pkg " "$FAKE/dpkg" 2>/dev/null | tail -n1)
-[[ -n "$line" ]] || { echo "dpkg-query: no packages found matching $pkg" >&2; exit 1; }
-fmt=\${fmt//'\${db:Status-Status}'/installed}
-printf '%s' "\${fmt//'\${Version}'/\${line#* }}"
-`,
+  'dpkg-query': FAKE_DPKG_QUERY,
   systemctl: `#!/bin/bash
 printf '%s\\n' "$*" >>"$FAKE/systemctl-calls"
 `,

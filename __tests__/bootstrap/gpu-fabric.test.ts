@@ -7,7 +7,7 @@
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { Sandbox, SCRIPTS_DIR } from './sh';
+import { Sandbox, SCRIPTS_DIR, FAKE_DPKG_QUERY } from './sh';
 
 const GPU_SH = path.join(SCRIPTS_DIR, 'gpu.sh');
 // common.sh puts the standard directories on PATH, so a host with a real driver cannot hide its nvidia-smi.
@@ -64,21 +64,7 @@ done
 [[ "$sub" == install ]] || exit 0
 for p in "\${pkgs[@]}"; do echo "$p \${FAKE_PKG_VERSION:-\${FAKE_DRIVER:-580.95.05}-0ubuntu0.24.04.1}" >>"$FAKE/dpkg"; done
 `,
-  'dpkg-query': `#!/bin/bash
-fmt="" pkg=""
-while (($#)); do
-  case "$1" in
-    -f) fmt=$2; shift 2 ;;
-    -f=* | --showformat=*) fmt=\${1#*=}; shift ;;
-    -*) shift ;;
-    *) pkg=$1; shift ;;
-  esac
-done
-line=$(grep "^$pkg " "$FAKE/dpkg" 2>/dev/null | tail -n1)
-[[ -n "$line" ]] || { echo "dpkg-query: no packages found matching $pkg" >&2; exit 1; }
-fmt=\${fmt//'\${db:Status-Status}'/installed}
-printf '%s' "\${fmt//'\${Version}'/\${line#* }}"
-`,
+  'dpkg-query': FAKE_DPKG_QUERY,
   // FAKE_FM_INACTIVE: the service is not running.
   systemctl: `#!/bin/bash
 echo "systemctl $*" >>"$FAKE/calls"

@@ -121,3 +121,32 @@ fstab=$2 mp=$3
 awk -v mp="$mp" '$2 == mp { print mp, $1, $3 }' "$fstab" >>"$FAKE/mounted"
 `;
 }
+
+/**
+ * A fake `dpkg-query` over `$FAKE/dpkg` (a line per installed package: `<name> <version>`; the last line for a
+ * name wins), answering `-f '${db:Status-Status}'` and `-f '${Version}'` as dpkg does.
+ */
+export const FAKE_DPKG_QUERY = `#!/bin/bash
+fmt="" pkg=""
+while (($#)); do
+  case "$1" in
+    -f) fmt=$2; shift 2 ;;
+    -f=* | --showformat=*) fmt=\${1#*=}; shift ;;
+    -*) shift ;;
+    *) pkg=$1; shift ;;
+  esac
+done
+line=$(grep "^$pkg " "$FAKE/dpkg" 2>/dev/null | tail -n1)
+[[ -n "$line" ]] || { echo "dpkg-query: no packages found matching $pkg" >&2; exit 1; }
+fmt=\${fmt//'\${db:Status-Status}'/installed}
+printf '%s' "\${fmt//'\${Version}'/\${line#* }}"
+`;
+
+/** Writes `fakes` (name → script) as executables into `<sandbox>/fake/bin`; returns the fake dir and its bin. */
+export function installFakes(sb: Sandbox, fakes: Readonly<Record<string, string>>): { fake: string; bin: string } {
+  const fake = path.join(sb.dir, 'fake');
+  const bin = path.join(fake, 'bin');
+  fs.mkdirSync(bin, { recursive: true });
+  for (const [name, text] of Object.entries(fakes)) fs.writeFileSync(path.join(bin, name), text, { mode: 0o755 });
+  return { fake, bin };
+}
