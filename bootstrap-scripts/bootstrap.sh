@@ -36,8 +36,8 @@ if has_role controller; then
   steps+=(statesave)
   # AWS: pools publish their launch settings in SSM; the ResumeProgram reads the synced copies.
   [[ -n "${AWS_POOL_PARAMETERS:-}" ]] && steps+=(aws/pools-sync)
-  # Shared directory for mesh nodes, exported before slurmctld hands out jobs that use it.
-  [[ -n "${NFS_EXPORT_PATH:-}" ]] && steps+=(nfs-server)
+  # NFS exports (home, the mesh's shared directory), served before slurmctld hands out jobs that use them.
+  [[ -s "$CDKTF_SLURM_EXPORT_TABLE" ]] && steps+=(nfs-server)
   add_mounts
   steps+=(slurmctld)
   [[ "${SLURMRESTD_ENABLED:-0}" == 1 ]] && steps+=(slurmrestd)

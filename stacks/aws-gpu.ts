@@ -6,13 +6,15 @@ import { ComputeNodePool } from '../lib/constructs/compute-node-pool';
 import { GpuPartition } from '../lib/constructs/gpu-partition';
 import { LoginNode } from '../lib/constructs/login-node';
 import { LustreFs } from '../lib/constructs/lustre-fs';
+import { NfsShare } from '../lib/constructs/nfs-share';
 import { SlurmController } from '../lib/constructs/slurm-controller';
 
 /**
  * All-AWS GPU cluster: a private controller (slurmctld + slurmdbd/MariaDB + slurmrestd) and a login node behind a
  * bastion, two g5.12xlarge
  * nodes always up, and up to 4 p5.48xlarge nodes Slurm starts on demand (EFA, cluster placement group), and a
- * 2.4 TiB FSx for Lustre (PERSISTENT_2) at /lustre on the GPU nodes and the login node.
+ * 2.4 TiB FSx for Lustre (PERSISTENT_2) at /lustre and the controller's NFS /home (its own 200 GiB volume) on the GPU
+ * nodes and the login node.
  * Synthesizes with no credentials; region and SSH CIDRs are Terraform variables.
  */
 export class AwsGpuStack extends TerraformStack {
@@ -37,6 +39,9 @@ export class AwsGpuStack extends TerraformStack {
     // login node (security rules follow from mountOn).
     const scratch = new LustreFs(this, 'Scratch', { controller, name: 'scratch', mountPoint: '/lustre', fsx: { storageCapacityGiB: 2400 } });
     scratch.mountOn(g5, p5, login);
+    // Homes (dotfiles, small code) on the controller's own volume over NFS; bulk data belongs on /lustre.
+    const home = new NfsShare(this, 'Home', { controller, name: 'home', diskGiB: 200 });
+    home.mountOn(g5, p5, login);
 
     new TerraformOutput(this, 'controller_private_ip', { value: controller.privateIp });
     new TerraformOutput(this, 'login_private_ip', { value: login.privateIp });

@@ -51,61 +51,77 @@ const calls = (name: string): string[] => {
 };
 
 describe('nfs-server.sh', () => {
-  const serverEnv = () => ({
+  const exportsFile = () => path.join(sb.dir, 'exports.d', 'cdktf-slurm.exports');
+  /** The export table (lines of tab-separated fields) and the script's environment. */
+  const serverEnv = (lines: string[][]) => ({
     ...base,
-    NFS_EXPORT_PATH: path.join(sb.dir, 'shared'),
-    NFS_EXPORT_CLIENTS: '100.64.0.0/10 10.0.0.0/16',
-    NFS_EXPORTS_FILE: path.join(sb.dir, 'exports.d', 'cdktf-slurm.exports'),
+    CDKTF_SLURM_EXPORT_TABLE: sb.file('exports.tab', lines.map((l) => `${l.join('\t')}\n`).join('')),
+    NFS_EXPORTS_FILE: exportsFile(),
   });
+  const shared = () => path.join(sb.dir, 'shared');
+  const home = () => path.join(sb.dir, 'home');
 
-  test('exports to the given ranges only, with rw,sync,no_subtree_check,root_squash; starts the server; a re-run changes nothing', () => {
-    const env = serverEnv();
-    const r1 = sb.script('nfs-server.sh', env);
-    expect(r1.status).toBe(0);
-    const exportsText = fs.readFileSync(env.NFS_EXPORTS_FILE, 'utf8');
+  test('exports each path to its ranges only, with rw,sync,no_subtree_check,root_squash; starts the server; a re-run changes nothing', () => {
+    const env = serverEnv([[shared(), '100.64.0.0/10,10.0.0.0/16', '1777', '-', '-'], [home(), '10.0.0.0/16', '0755', '-', '-']]);
+    const r = sb.script('nfs-server.sh', env);
+    expect(r.status).toBe(0);
+
+    const exportsText = fs.readFileSync(exportsFile(), 'utf8');
     expect(exportsText.split('\n').filter((l) => l && !l.startsWith('#'))).toEqual([
-      `${env.NFS_EXPORT_PATH} 100.64.0.0/10(rw,sync,no_subtree_check,root_squash) 10.0.0.0/16(rw,sync,no_subtree_check,root_squash)`,
+      `${shared()} 100.64.0.0/10(rw,sync,no_subtree_check,root_squash) 10.0.0.0/16(rw,sync,no_subtree_check,root_squash)`,
+      `${home()} 10.0.0.0/16(rw,sync,no_subtree_check,root_squash)`,
     ]);
-    expect(exportsText).not.toMatch(/no_root_squash|\*|\s0\.0\.0\.0\//);
-    expect((fs.statSync(env.NFS_EXPORTS_FILE).mode & 0o777).toString(8)).toBe('644');
-    // A new shared directory is sticky and world-writable, like /tmp.
-    expect((fs.statSync(env.NFS_EXPORT_PATH).mode & 0o7777).toString(8)).toBe('1777');
+    expect(exportsText).not.toMatch(/(^|\s)(\*|0\.0\.0\.0\/0)\(|no_root_squash/m);
+    expect((fs.statSync(exportsFile()).mode & 0o777).toString(8)).toBe('644');
+    // New directories get their mode: a sticky shared scratch, and homes that only their owners write.
+    expect((fs.statSync(shared()).mode & 0o7777).toString(8)).toBe('1777');
+    expect((fs.statSync(home()).mode & 0o7777).toString(8)).toBe('755');
     expect(calls('service')).toEqual(['nfs-kernel-server status', 'nfs-kernel-server start']);
     expect(calls('exportfs')).toEqual(['-ra', '-s']);
-    expect(r1.log).toMatch(/exported .*shared to 100\.64\.0\.0\/10 10\.0\.0\.0\/16/);
+    expect(r.log).toMatch(/exported .*\/shared to 100\.64\.0\.0\/10,10\.0\.0\.0\/16/);
 
-    const before = fs.statSync(env.NFS_EXPORTS_FILE).mtimeMs;
-    const r2 = sb.script('nfs-server.sh', env);
-    expect(r2.status).toBe(0);
-    expect(fs.statSync(env.NFS_EXPORTS_FILE).mtimeMs).toBe(before);
-    expect(calls('service')).toEqual(['nfs-kernel-server status', 'nfs-kernel-server start', 'nfs-kernel-server status']);
-    expect(r2.log).toMatch(/nfs-kernel-server already running/);
-    expect(r2.log).toMatch(/export of .* unchanged/);
+    const before = fs.statSync(exportsFile()).mtimeMs;
+    const again = sb.script('nfs-server.sh', env);
+    expect(again.status).toBe(0);
+    expect(fs.statSync(exportsFile()).mtimeMs).toBe(before);
+    expect(again.log).toMatch(/export of .*\/home to 10\.0\.0\.0\/16 unchanged/);
+    expect(calls('service').filter((c) => c.endsWith('start'))).toHaveLength(1);
   });
 
   test('keeps the owner and mode of an existing directory', () => {
-    const env = serverEnv();
-    fs.mkdirSync(env.NFS_EXPORT_PATH, { mode: 0o750 });
-    fs.chmodSync(env.NFS_EXPORT_PATH, 0o750);
-    expect(sb.script('nfs-server.sh', env).status).toBe(0);
-    expect((fs.statSync(env.NFS_EXPORT_PATH).mode & 0o7777).toString(8)).toBe('750');
+    fs.mkdirSync(shared(), { mode: 0o750 });
+    fs.chmodSync(shared(), 0o750);
+    expect(sb.script('nfs-server.sh', serverEnv([[shared(), '10.0.0.0/16', '1777', '-', '-']])).status).toBe(0);
+    expect((fs.statSync(shared()).mode & 0o7777).toString(8)).toBe('750');
   });
 
   test.each([
-    ['a wildcard client', { NFS_EXPORT_CLIENTS: '*' }, /NFS_EXPORT_CLIENTS entry '\*' is not an IPv4 CIDR/],
-    ['the whole internet', { NFS_EXPORT_CLIENTS: '100.64.0.0/10 0.0.0.0/0' }, /entry '0\.0\.0\.0\/0' is wider than \/8/],
-    ['a host name', { NFS_EXPORT_CLIENTS: 'gpu-box' }, /entry 'gpu-box' is not an IPv4 CIDR/],
-    ['a system directory', { NFS_EXPORT_PATH: '/etc' }, /NFS_EXPORT_PATH='\/etc' is a system directory/],
-    ['a relative path', { NFS_EXPORT_PATH: 'shared' }, /NFS_EXPORT_PATH='shared' must be an absolute path/],
-    ['a path with ..', { NFS_EXPORT_PATH: '/srv/../etc' }, /must be an absolute path/],
-    ['no clients', { NFS_EXPORT_CLIENTS: '' }, /NFS_EXPORT_CLIENTS is not set/],
-  ])('refuses %s before touching anything', (_name, over, message) => {
-    const env = { ...serverEnv(), ...over };
+    ['a wildcard client', [['%S', '*', '1777', '-', '-']], /line 1: client '\*' is not an IPv4 CIDR/],
+    ['the whole internet', [['%S', '100.64.0.0/10,0.0.0.0/0', '1777', '-', '-']], /line 1: client '0\.0\.0\.0\/0' is wider than \/8/],
+    ['a host name', [['%S', 'gpu-box', '1777', '-', '-']], /client 'gpu-box' is not an IPv4 CIDR/],
+    ['a system directory', [['/etc', '10.0.0.0/16', '1777', '-', '-']], /path '\/etc' is a system directory/],
+    ['a relative path', [['shared', '10.0.0.0/16', '1777', '-', '-']], /path 'shared' must be an absolute path/],
+    ['a path with ..', [['/srv/../etc', '10.0.0.0/16', '1777', '-', '-']], /must be an absolute path/],
+    ['a bad mode', [['%S', '10.0.0.0/16', 'rwx', '-', '-']], /mode 'rwx' is not an octal mode/],
+    ['a device that is no disk name', [['%S', '10.0.0.0/16', '1777', '/etc/passwd', 'nfs-x']], /device '\/etc\/passwd' is not a device path under \/dev/],
+    ['a label without a device', [['%S', '10.0.0.0/16', '1777', '-', 'nfs-x']], /a label without a device/],
+    ['four fields', [['%S', '10.0.0.0/16', '1777', '-']], /line 1: expected 5 tab-separated fields/],
+    ['nested exports', [['%S', '10.0.0.0/16', '1777', '-', '-'], ['%S/sub', '10.0.0.0/16', '1777', '-', '-']], /line 2: .*\/shared\/sub overlaps the export .*\/shared/],
+  ])('refuses %s before touching anything', (_name, lines, message) => {
+    const env = serverEnv(lines.map((l) => l.map((f) => f.replace('%S', shared()))));
     const r = sb.script('nfs-server.sh', env);
     expect(r.status).toBe(1);
     expect(r.log).toMatch(message);
     expect(calls('exportfs')).toEqual([]);
-    expect(fs.existsSync(serverEnv().NFS_EXPORTS_FILE)).toBe(false);
+    expect(calls('service')).toEqual([]);
+    expect(fs.existsSync(exportsFile())).toBe(false);
+    expect(fs.existsSync(shared())).toBe(false);
+  });
+
+  test('an empty table is refused', () => {
+    const r = sb.script('nfs-server.sh', serverEnv([]));
+    expect(r.status).toBe(1);
+    expect(r.log).toMatch(/no export table at/);
   });
 });
 
@@ -181,15 +197,19 @@ describe('nfs-client.sh', () => {
 describe('bootstrap.sh runs the NFS steps in order', () => {
   test.each([
     ["CDKTF_SLURM_ROLES='compute'\n", 'nfs\tslurm-controller:/shared\t/shared\t-\t-\n', /steps: packages munge gpu mounts slurmd,/],
-    ["CDKTF_SLURM_ROLES='controller'\nNFS_EXPORT_PATH='/shared'\n", '', /steps: packages munge statesave nfs-server slurmctld,/],
+    ["CDKTF_SLURM_ROLES='controller'\n", '', /steps: packages munge statesave nfs-server slurmctld,/, '/shared\t100.64.0.0/10\t1777\t-\t-\n'],
     ["CDKTF_SLURM_ROLES='controller'\n", 'nfs\tfiler:/home\t/home\t-\t-\n', /steps: packages munge statesave mounts slurmctld,/],
     ["CDKTF_SLURM_ROLES='login'\n", 'nfs\tfiler:/home\t/home\t-\t-\n', /steps: packages munge mounts login,/],
     ["CDKTF_SLURM_ROLES='compute'\n", '', /steps: packages munge gpu slurmd,/],
-  ])('%p with mount table %p', (envText, table, steps) => {
+  ])('%p with mount table %p', (envText: string, table: string, steps: RegExp, exportTable = '') => {
     // munge fails on the short key, so nothing after it runs; the announced plan is what is checked.
     const key = sb.file('short.key', Buffer.alloc(10, 7), 0o600);
     fs.writeFileSync(sb.envFile, `${envText}MUNGE_KEY_SOURCE='file:${key}'\n`, { mode: 0o600 });
-    const r = sb.script('bootstrap.sh', { ...base, CDKTF_SLURM_MOUNT_TABLE: sb.file('mounts.tab', table) });
+    const r = sb.script('bootstrap.sh', {
+      ...base,
+      CDKTF_SLURM_MOUNT_TABLE: sb.file('mounts.tab', table),
+      CDKTF_SLURM_EXPORT_TABLE: sb.file('exports.tab', exportTable),
+    });
     expect(r.log).toMatch(steps);
     expect(r.log).not.toMatch(/step (mounts|nfs-server): start/);
   });

@@ -1,6 +1,6 @@
 /**
- * statesave.sh on a real block device (a loop device), inside a private mount namespace with /etc/fstab
- * bind-mounted from the sandbox, so the host's fstab and mounts are untouched.
+ * statesave.sh on a real block device (a loop device), inside a private mount namespace with the sandbox's fstab
+ * (DATA_DISK_FSTAB), so the host's fstab and mounts are untouched.
  */
 import { execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
@@ -29,10 +29,10 @@ maybe('statesave.sh', () => {
 
   /** Runs the step in a fresh private mount namespace; reports where the state dir is mounted from, then. */
   const run = (device: string) => {
-    const script = `mount --bind "$FSTAB" /etc/fstab && rc=0 && bash "$STEP" || rc=$?; echo "mounted=$(findmnt -rno SOURCE "$STATE" || true)"; exit $rc`;
+    const script = `rc=0 && bash "$STEP" || rc=$?; echo "mounted=$(findmnt -rno SOURCE "$STATE" || true)"; exit $rc`;
     const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'bash', '-c', script], {
       encoding: 'utf8',
-      env: sb.env({ STATESAVE_DEVICE: device, FSTAB: fstab, STEP: path.join(SCRIPTS_DIR, 'statesave.sh'), STATE: stateDir }),
+      env: sb.env({ STATESAVE_DEVICE: device, DATA_DISK_FSTAB: fstab, STEP: path.join(SCRIPTS_DIR, 'statesave.sh'), STATE: stateDir }),
     });
     return { status: r.status, out: r.stdout, log: sb.readLog() };
   };

@@ -117,7 +117,7 @@ describe('file systems', () => {
     expect(() => b.mountOn(controller)).not.toThrow();
   });
 
-  test('the controller\'s mesh share refuses a VPC host, with the fix', () => {
+  test('the controller\'s shared directory: the controller itself is refused (it serves it); mesh pools mount it by mesh name', () => {
     const app = new App({ outdir: fs.mkdtempSync(path.join(Testing.app().outdir, 'seams-')) });
     const stack = new TerraformStack(app, 'mesh');
     new AwsProvider(stack, 'aws', { region: 'us-east-1' });
@@ -125,7 +125,7 @@ describe('file systems', () => {
     const network = new BastionVpc(stack, 'Net', { cidr: '10.0.0.0/16' });
     const controller = new SlurmController(stack, 'Ctl', { network, clusterName: 'hpc', mesh: { tailscale: { authKey: key.stringValue } }, sharedDirectory: {} });
     expect(() => controller.sharedDirectory!.mountOn(controller)).toThrow(
-      /mesh\/Ctl: mounts = "mesh\/Ctl\/SharedDirectory": the controller's shared directory is exported to mesh hosts \(100\.64\.0\.0\/10\) only/,
+      /mesh\/Ctl: mounts = "mesh\/Ctl\/SharedDirectory": the controller serves this share: \/shared is already its own directory there\. Mount it on pools and login nodes only/,
     );
     // Mesh pools mount it without being asked, and only once when also asked.
     const box = new ComputeNodePool(stack, 'Box', {

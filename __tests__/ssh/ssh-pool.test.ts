@@ -317,10 +317,10 @@ describe('shared directory: the controller exports it to the mesh, SSH and Docke
       ...(mesh ? { mesh: { tailscale: { authKey: tsKey.stringValue } } } : {}),
       ...(sharedDirectory ? { sharedDirectory } : {}),
     });
-    return { stack, controller, sshKey };
+    return { stack, controller, sshKey, network };
   }
   function synthShared(sharedDirectory: Json | undefined) {
-    const { stack, controller, sshKey } = sharedCluster(sharedDirectory);
+    const { stack, controller, sshKey, network } = sharedCluster(sharedDirectory);
     const ssh = new ComputeNodePool(stack, 'Cloud', { controller, ...good(sshKey) });
     const dock = new ComputeNodePool(stack, 'Box', { controller, name: 'box', docker: { host: 'ssh://me@box' }, count: 1, cpus: 8, realMemoryMiB: 30000, gpus: { type: 'rtx3070', count: 1 } });
     new GpuPartition(stack, 'Gpu', { controller, pools: [ssh, dock], default: true });
@@ -341,6 +341,8 @@ describe('shared directory: the controller exports it to the mesh, SSH and Docke
       sshTable,
       dockerTable,
       ctlEnv: byPath.get('/etc/cdktf-slurm/node.env')!,
+      ctlExports: byPath.get('/etc/cdktf-slurm/exports.tab'),
+      subnets: network.privateSubnets.map((n) => n.cidr).join(','),
       ctlManifest: byPath.get('/etc/cdktf-slurm/bootstrap.sha256')!,
       sshEnv,
       sshInstallsClient: install.some((l) => l.endsWith("'/opt/cdktf-slurm/bootstrap/nfs-client.sh'")),
@@ -349,10 +351,10 @@ describe('shared directory: the controller exports it to the mesh, SSH and Docke
     };
   }
 
-  test('default path /shared: exported to the mesh range only; mounted by both pools from the controller\'s mesh name', () => {
+  test('default path /shared: exported to the cluster\'s subnets and the mesh range only, on the root disk; mounted by both pools from the controller\'s mesh name', () => {
     const r = synthShared({});
-    expect(r.ctlEnv).toContain("NFS_EXPORT_PATH='/shared'");
-    expect(r.ctlEnv).toContain("NFS_EXPORT_CLIENTS='100.64.0.0/10'");
+    expect(r.subnets).toMatch(/^10\.0\.\d+\.0\/\d+(,10\.0\.\d+\.0\/\d+)*$/);
+    expect(r.ctlExports).toBe(`/shared\t${r.subnets},100.64.0.0/10\t1777\t-\t-\n`);
     expect(r.ctlManifest).toMatch(/  nfs-server\.sh$/m);
     // Each mesh node's mount table has exactly the controller's export, from its mesh name.
     for (const table of [r.sshTable, r.dockerTable]) {
@@ -364,7 +366,7 @@ describe('shared directory: the controller exports it to the mesh, SSH and Docke
 
   test('a custom path is used on both ends', () => {
     const r = synthShared({ path: '/data/team' });
-    expect(r.ctlEnv).toContain("NFS_EXPORT_PATH='/data/team'");
+    expect(r.ctlExports).toMatch(/^\/data\/team\t/);
     expect(r.sshTable).toBe('nfs\tslurm-controller:/data/team\t/data/team\t-\t-\n');
     expect(r.dockerTable).toBe(r.sshTable);
   });
@@ -373,6 +375,7 @@ describe('shared directory: the controller exports it to the mesh, SSH and Docke
     const r = synthShared(undefined);
     for (const env of [r.ctlEnv, r.sshEnv, r.dockerEnv]) expect(env).not.toMatch(/NFS_/);
     expect(r.ctlManifest).not.toMatch(/nfs-server\.sh/);
+    expect(r.ctlExports).toBeUndefined();
     // Mesh nodes carry the mount clients (their scripts are fixed before the table is known), with an empty table.
     for (const table of [r.sshTable, r.dockerTable]) expect(table).not.toMatch(/^nfs/m);
   });

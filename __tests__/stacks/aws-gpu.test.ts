@@ -167,15 +167,29 @@ describe('aws-gpu: pools', () => {
     expect(p5Pool.value).toMatch(/^SUBNET_IDS='\$\{[^ }]+\}'$/m);
   });
 
-  test('FSx for Lustre scratch: mounted at /lustre on both pools and the login node, from the SSM-published source', () => {
+  test('FSx for Lustre at /lustre and the controller\'s NFS /home on both pools and the login node; the controller serves /home from its own volume', () => {
     const fsx = byType('aws_fsx_lustre_file_system');
     expect(fsx).toEqual([expect.objectContaining({ deployment_type: 'PERSISTENT_2', storage_capacity: 2400 })]);
-    const line = 'lustre\taws-ssm:/cdktf-slurm/awsgpu/filesystems/scratch\t/lustre\tdefaults,flock\t-\n';
+    const ctlIp = '10.0.1.10';
+    const table = `lustre\taws-ssm:/cdktf-slurm/awsgpu/filesystems/scratch\t/lustre\tdefaults,flock\t-\nnfs\t${ctlIp}:/home\t/home\t-\t-\n`;
     for (const pool of ['P5', 'G5']) {
-      expect(userData(one('aws_launch_template', `aws-gpu/${pool}/LaunchTemplate`).user_data).files.get('/etc/cdktf-slurm/mounts.tab')!.content).toBe(line);
+      expect(userData(one('aws_launch_template', `aws-gpu/${pool}/LaunchTemplate`).user_data).files.get('/etc/cdktf-slurm/mounts.tab')!.content).toBe(table);
     }
-    expect(userData(one('aws_instance', 'aws-gpu/Login/Instance').user_data_base64).files.get('/etc/cdktf-slurm/mounts.tab')!.content).toBe(line);
-    expect(userData(one('aws_instance', 'aws-gpu/Controller/Instance').user_data_base64).files.has('/etc/cdktf-slurm/mounts.tab')).toBe(false);
+    expect(userData(one('aws_instance', 'aws-gpu/Login/Instance').user_data_base64).files.get('/etc/cdktf-slurm/mounts.tab')!.content).toBe(table);
+    expect(ctlData.files.has('/etc/cdktf-slurm/mounts.tab')).toBe(false);
+    expect(ctlData.doc).toContain(`SLURM_CONTROLLER='${ctlIp}'`);
+    // The export: the two private subnets only, on the 200 GiB encrypted volume attached as /dev/sdg.
+    const privateCidrs = byType('aws_subnet').filter((s) => /-private-/.test(s.tags?.Name ?? '')).map((s) => s.cidr_block).sort();
+    expect(privateCidrs).toHaveLength(2);
+    expect(ctlData.files.get('/etc/cdktf-slurm/exports.tab')!.content).toBe(`/home\t${privateCidrs.join(',')}\t0755\t/dev/sdg\tnfs-home\n`);
+    expect(one('aws_ebs_volume', 'aws-gpu/Home/Disk')).toMatchObject({ size: 200, type: 'gp3', encrypted: true });
+    expect(one('aws_volume_attachment', 'aws-gpu/Home/DiskAttachment').device_name).toBe('/dev/sdg');
+    // NFS reaches the controller from the cluster's group only.
+    const nfs = byType('aws_vpc_security_group_ingress_rule').filter((r) => r.from_port === 2049 || r.to_port === 2049);
+    expect(nfs).toHaveLength(1);
+    expect(nfs[0]).toMatchObject({ ip_protocol: 'tcp', to_port: 2049 });
+    expect(nfs[0].cidr_ipv4).toBeUndefined();
+    expect(controller.vpc_security_group_ids).toHaveLength(2);
   });
 
   test('GPU pools boot the DLAMI GPU base (NVIDIA driver, Fabric Manager); p5 (NVSwitch) waits for Fabric Manager', () => {

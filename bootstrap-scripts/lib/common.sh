@@ -8,6 +8,7 @@
 #   CDKTF_SLURM_ENV_FILE     node env file              (default /etc/cdktf-slurm/node.env)
 #   CDKTF_SLURM_STAGING_DIR  staged rendered Slurm files (default /etc/cdktf-slurm/slurm)
 #   CDKTF_SLURM_MOUNT_TABLE  cluster file systems to mount (default /etc/cdktf-slurm/mounts.tab)
+#   CDKTF_SLURM_EXPORT_TABLE directories this host serves over NFS (default /etc/cdktf-slurm/exports.tab)
 #   CDKTF_SLURM_LOG_DIR      bootstrap log directory     (default /var/log/cdktf-slurm)
 #   SLURM_CONF_DIR           where Slurm reads its config (default /etc/slurm)
 #   MUNGE_KEY_FILE           where munged reads its key   (default /etc/munge/munge.key)
@@ -26,10 +27,11 @@ _CDKTF_SLURM_COMMON_LOADED=1
 : "${CDKTF_SLURM_ENV_FILE:=/etc/cdktf-slurm/node.env}"
 : "${CDKTF_SLURM_STAGING_DIR:=/etc/cdktf-slurm/slurm}"
 : "${CDKTF_SLURM_MOUNT_TABLE:=/etc/cdktf-slurm/mounts.tab}"
+: "${CDKTF_SLURM_EXPORT_TABLE:=/etc/cdktf-slurm/exports.tab}"
 : "${CDKTF_SLURM_LOG_DIR:=/var/log/cdktf-slurm}"
 : "${SLURM_CONF_DIR:=/etc/slurm}"
 : "${MUNGE_KEY_FILE:=/etc/munge/munge.key}"
-export CDKTF_SLURM_ENV_FILE CDKTF_SLURM_STAGING_DIR CDKTF_SLURM_MOUNT_TABLE CDKTF_SLURM_LOG_DIR SLURM_CONF_DIR MUNGE_KEY_FILE
+export CDKTF_SLURM_ENV_FILE CDKTF_SLURM_STAGING_DIR CDKTF_SLURM_MOUNT_TABLE CDKTF_SLURM_EXPORT_TABLE CDKTF_SLURM_LOG_DIR SLURM_CONF_DIR MUNGE_KEY_FILE
 
 # cloud-init may run us with a PATH lacking sbin (daemons, admin tools) or /snap/bin (aws on Ubuntu
 # 24.04): append what is missing, keeping the caller's order.
@@ -334,6 +336,87 @@ mount_from_fstab() {
     die "could not mount $what on $mp after $attempts attempts; $hint, and the lines above in $CDKTF_SLURM_LOG_FILE"
   mountpoint -q "$mp" || die "mount reported success but $mp is not a mount point; see $CDKTF_SLURM_LOG_FILE"
   log "mounted $what on $mp"
+}
+
+# block_device_for NAME : the block device the cloud attached as NAME. Xen instances and Compute Engine
+# (/dev/disk/by-id/google-<name>) show NAME itself. On Nitro instances an EBS volume is an NVMe namespace whose
+# controller reports the name it was attached as (sdg, /dev/sdg or xvdg) in bytes 3072-3103 of its Identify
+# Controller data, which is what Amazon's ebsnvme-id reads: each NVMe disk is asked with `nvme id-ctrl`. Prints
+# the device and succeeds, or prints nothing and fails (not attached yet). Tests: BLOCK_DEVICE_NVME_GLOB.
+block_device_for() {
+  local want=$1 dev name
+  if [[ -b "$want" ]]; then
+    readlink -f "$want"
+    return 0
+  fi
+  [[ "$want" =~ ^/dev/(sd|xvd)([a-z]+)$ ]] || return 1
+  local letters=${BASH_REMATCH[2]}
+  command -v nvme >/dev/null 2>&1 || return 1
+  while IFS= read -r dev; do
+    [[ -b "$dev" ]] || continue
+    name=$(nvme id-ctrl --raw-binary "$dev" 2>/dev/null | tail -c +3073 | head -c 32 | tr -d '\0 ') || continue
+    name=${name#/dev/}
+    if [[ "$name" =~ ^(sd|xvd)([a-z]+)$ && "${BASH_REMATCH[2]}" == "$letters" ]]; then
+      readlink -f "$dev"
+      return 0
+    fi
+  done < <(compgen -G "${BLOCK_DEVICE_NVME_GLOB:-/dev/nvme[0-9]*n1}" || true)
+  return 1
+}
+
+# mount_data_disk NAME LABEL DIR : put DIR on the disk the cloud attached as NAME (block_device_for), waiting up
+# to DATA_DISK_WAIT_SECONDS (default 300; attachments land after boot). A disk with no filesystem is formatted
+# ext4 with LABEL; one with another filesystem or label is refused, never formatted. While the disk is still
+# empty and DIR holds files (/home with the image's default user, a package's spool), they are copied onto it
+# first, owners, modes, ACLs and xattrs kept, so mounting over DIR hides nothing. Mounted by label through
+# /etc/fstab (nofail: a lost disk does not stop boot). Re-running changes nothing. Tests: DATA_DISK_FSTAB.
+mount_data_disk() {
+  local want=$1 label=$2 dir=$3 wait=${DATA_DISK_WAIT_SECONDS:-300} fstab=${DATA_DISK_FSTAB:-/etc/fstab} device="" waited=0 have work=""
+  device=$(blkid -c /dev/null -L "$label" 2>/dev/null || true)
+  # -L may answer from udev's by-label links or a stale probe (a detached loop device): probe the device itself.
+  [[ -n "$device" && "$(blkid -p -o value -s LABEL "$device" 2>/dev/null || true)" == "$label" ]] || device=""
+  if [[ -z "$device" && "$want" =~ ^/dev/(sd|xvd)[a-z]+$ && ! -b "$want" ]] && ! command -v nvme >/dev/null 2>&1; then
+    apt_install nvme-cli # Nitro instances name EBS volumes through the NVMe controller
+  fi
+  while [[ -z "$device" ]]; do
+    device=$(block_device_for "$want" || true)
+    [[ -n "$device" ]] && break
+    ((waited < wait)) ||
+      die "disk $want (for $dir) did not appear within ${wait}s; check that the volume is attached to this instance, then re-run bootstrap.sh"
+    sleep 5
+    waited=$((waited + 5))
+  done
+  if [[ -z "$(blkid -c /dev/null -o value -s TYPE "$device" 2>/dev/null || true)" ]]; then
+    log "formatting $device (ext4, label $label) for $dir"
+    mkfs.ext4 -q -L "$label" "$device" >>"$CDKTF_SLURM_LOG_FILE" 2>&1 || die "mkfs.ext4 $device failed; see $CDKTF_SLURM_LOG_FILE"
+  elif [[ "$(blkid -c /dev/null -o value -s LABEL "$device" 2>/dev/null || true)" != "$label" ]]; then
+    die "$device already holds a filesystem not labelled '$label'; refusing to format it. Label it with 'e2label $device $label' if it is the disk for $dir"
+  fi
+  if have=$(findmnt -rn -o SOURCE --mountpoint "$dir" 2>/dev/null) && [[ -n "$have" ]]; then
+    [[ "$(readlink -f "$have")" == "$(readlink -f "$device")" ]] ||
+      die "$dir is already a mount point of $have, not the disk $device (label $label); unmount it, then re-run bootstrap.sh"
+    log "$dir already on $device"
+    return 0
+  fi
+  if [[ -d "$dir" && -n "$(find "$dir" -mindepth 1 -maxdepth 1 -print -quit)" ]]; then
+    make_tmpdir work
+    mkdir "$work/disk"
+    mount "$device" "$work/disk" || die "could not mount $device to seed it with the contents of $dir"
+    if [[ -z "$(find "$work/disk" -mindepth 1 -maxdepth 1 ! -name lost+found -print -quit)" ]]; then
+      log "copying the contents of $dir onto $device before mounting it there"
+      cp -a "$dir/." "$work/disk/" || {
+        umount "$work/disk"
+        die "copying $dir onto $device failed; the disk is left unmounted, $dir untouched"
+      }
+    fi
+    umount "$work/disk"
+  fi
+  mkdir -p "$dir"
+  fstab_set "$fstab" "$dir" "LABEL=$label $dir ext4 defaults,nofail,x-systemd.device-timeout=60 0 2"
+  ((INSTALL_CHANGED)) && log "fstab: LABEL=$label on $dir"
+  # The device found above, not LABEL=: without udev, mount's label lookup can name a stale (detached) device.
+  mount -t ext4 "$device" "$dir" >>"$CDKTF_SLURM_LOG_FILE" 2>&1 || die "could not mount $device (LABEL=$label) on $dir; see $CDKTF_SLURM_LOG_FILE"
+  log "mounted $device at $dir"
 }
 
 # read_ssm_parameter NAME : the value of an SSM parameter in this instance's region (a cluster file system's

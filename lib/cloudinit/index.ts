@@ -2,6 +2,7 @@ export * from './budget';
 export * from './cloud-config';
 export * from './encode';
 export * from './enroot';
+export * from './exports';
 export * from './mounts';
 export * from './node-bootstrap';
 export * from './node-env';

@@ -6,6 +6,7 @@ import { createHash } from 'crypto';
 import { readdirSync, readFileSync, statSync } from 'fs';
 import { join, posix } from 'path';
 import { CloudConfig, type CloudConfigCommand } from './cloud-config';
+import { EXPORT_TABLE_PATH, type NfsExport, renderExportTable } from './exports';
 import { type ClusterMount, MOUNT_TABLE_PATH, mountScripts, renderMountTable } from './mounts';
 import { renderNodeEnv, renderServiceEnv, type NodeRole } from './node-env';
 import { findPackageRoot } from './package-root';
@@ -136,6 +137,12 @@ export interface NodeCloudConfigOptions {
    */
   readonly mounts?: readonly ClusterMount[];
   /**
+   * Directories this host serves over NFS (the `nfs-server` step), written as the export table; adds
+   * `nfs-server.sh`.
+   * @default none
+   */
+  readonly exports?: readonly NfsExport[];
+  /**
    * More files the node's steps read, at absolute paths outside the bootstrap and Slurm staging directories
    * (an NCCL profile, a staged enroot.conf). Never secrets: user-data holds references only.
    * @default none
@@ -181,7 +188,7 @@ const STORAGE_PASS = /^\s*StoragePass\s*=/im;
 
 /** The scripts a node with these options runs (what `fetch` delivery must upload for it). */
 export function nodeScripts(
-  options: Pick<NodeCloudConfigOptions, 'roles' | 'extraScripts' | 'scriptsDir' | 'mounts'>,
+  options: Pick<NodeCloudConfigOptions, 'roles' | 'extraScripts' | 'scriptsDir' | 'mounts' | 'exports'>,
 ): BootstrapScript[] {
   const scripts = loadBootstrapScripts(options.scriptsDir);
   if (!scripts.some((s) => s.relativePath === 'bootstrap.sh')) {
@@ -192,7 +199,11 @@ export function nodeScripts(
     );
   }
   // The mount step and the clients of the kinds in the table: a host without mounts carries none of them.
-  const extra = [...(options.extraScripts ?? []), ...mountScripts(options.mounts ?? [])];
+  const extra = [
+    ...(options.extraScripts ?? []),
+    ...mountScripts(options.mounts ?? []),
+    ...(options.exports?.length ? ['nfs-server.sh'] : []),
+  ];
   return scriptsForRoles(scripts, options.roles, [...new Set(extra)]);
 }
 
@@ -238,6 +249,9 @@ export function buildNodeCloudConfig(options: NodeCloudConfigOptions): CloudConf
   if (options.mounts?.length) {
     config.addWriteFile({ path: MOUNT_TABLE_PATH, content: renderMountTable(options.mounts), owner: 'root:root', permissions: '0644' });
   }
+  if (options.exports?.length) {
+    config.addWriteFile({ path: EXPORT_TABLE_PATH, content: renderExportTable(options.exports), owner: 'root:root', permissions: '0644' });
+  }
 
   for (const [i, file] of (options.slurmFiles ?? []).entries()) {
     const where = `slurmFiles[${i}] (${JSON.stringify(file.name)})`;
@@ -260,7 +274,7 @@ export function buildNodeCloudConfig(options: NodeCloudConfigOptions): CloudConf
   }
 
   const owned = [BOOTSTRAP_DIR, STAGED_SLURM_DIR].map((d) => `${d}/`);
-  const taken = new Set([NODE_ENV_PATH, MOUNT_TABLE_PATH, SCRIPT_MANIFEST_PATH, SCRIPT_FETCHER_PATH]);
+  const taken = new Set([NODE_ENV_PATH, MOUNT_TABLE_PATH, EXPORT_TABLE_PATH, SCRIPT_MANIFEST_PATH, SCRIPT_FETCHER_PATH]);
   for (const [i, file] of (options.files ?? []).entries()) {
     const where = `files[${i}] (${JSON.stringify(file.path)})`;
     if (!/^(\/[A-Za-z0-9][A-Za-z0-9._+-]*)+$/.test(file.path) || file.path.split('/').includes('..')) {

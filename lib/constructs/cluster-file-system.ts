@@ -1,12 +1,15 @@
 /**
- * The seam between shared file systems and the hosts that mount them. A file system (the controller's NFS
- * share today; `LustreFs` and `CephFs` next) implements `IClusterFileSystem`; a host set (controller, login
+ * The seam between shared file systems and the hosts that mount them. A file system (`NfsShare`, `LustreFs`,
+ * `CephFs`) implements `IClusterFileSystem`; a host set (controller, login
  * node, compute pool) implements `IFileSystemClient`. `fs.mountOn(pool)` and a host's `mounts: [...]` prop are
  * the same call: the file system opens its server to the client (a security-group rule, an export) and hands
  * back the mount-table line, which the host renders into its user-data at synth.
  */
 import { Construct, IConstruct } from 'constructs';
 import { ClusterMount, mountProblems } from '../cloudinit/mounts';
+
+/** The Tailscale (CGNAT) range mesh addresses come from: the only mesh clients an NFS share is exported to. */
+export const MESH_CIDR = '100.64.0.0/10';
 
 /** How a client's hosts reach a file system server: what the server must let in. */
 export type FileSystemClientNetwork =

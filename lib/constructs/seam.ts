@@ -10,6 +10,11 @@ export function lazyString(produce: () => string): string {
   return Lazy.stringValue({ produce });
 }
 
+/** A list of Terraform strings computed when the stack synthesizes (e.g. security groups others add to). */
+export function lazyList(produce: () => string[]): string[] {
+  return Lazy.listValue({ produce });
+}
+
 /**
  * Literal text (a script, node.env) as a Terraform string value. Terraform reads `${` and `%{` in any string as
  * the start of a template expression (`"${BASH_SOURCE[0]}"` fails validation, `-w '%{http_code}'` is a directive),

@@ -5,16 +5,18 @@ import { IamRolePolicy } from '@cdktf/provider-aws/lib/iam-role-policy';
 import { IamRolePolicyAttachment } from '@cdktf/provider-aws/lib/iam-role-policy-attachment';
 import { Instance } from '@cdktf/provider-aws/lib/instance';
 import { SecretsmanagerSecret } from '@cdktf/provider-aws/lib/secretsmanager-secret';
+import { SecurityGroup } from '@cdktf/provider-aws/lib/security-group';
 import { SecretsmanagerSecretVersion } from '@cdktf/provider-aws/lib/secretsmanager-secret-version';
 import { SsmParameter } from '@cdktf/provider-aws/lib/ssm-parameter';
 import { VolumeAttachment } from '@cdktf/provider-aws/lib/volume-attachment';
+import { VpcSecurityGroupIngressRule } from '@cdktf/provider-aws/lib/vpc-security-group-ingress-rule';
 import { ComputeInstance } from '@cdktf/provider-google/lib/compute-instance';
 import { dependable, Token } from 'cdktf';
 import { Construct } from 'constructs';
 import { EfaSecurityGroup } from '../aws/efa';
 import { ec2InstanceRole, fixedEc2Host, grantFileSystemParameterRead, ubuntuAmi } from '../aws/node-identity';
 import { awsBootstrapScripts, BootstrapScriptBucket } from '../aws/script-bucket';
-import { buildNodeCloudConfig, loadBootstrapScripts, NodeRole, renderNodeUserData, SCRIPTS_BUCKET_TAG } from '../cloudinit';
+import { buildNodeCloudConfig, exportProblems, loadBootstrapScripts, NfsExport, NodeRole, renderNodeUserData, SCRIPTS_BUCKET_TAG } from '../cloudinit';
 import {
   gcpSecretSource,
   gcpServiceAccount,
@@ -41,10 +43,10 @@ import {
   SUPPORTED_SLURM_VERSIONS,
 } from '../slurm';
 import { ExporterKind, IScrapeTargets, ScrapeTargetGroup } from '../monitoring/scrape-targets';
-import { FileSystemClientNetwork, HostMounts, IClusterFileSystem, IFileSystemClient } from './cluster-file-system';
-import { ControllerNfsShare } from './controller-nfs-share';
+import { FileSystemClientNetwork, HostMounts, IClusterFileSystem, IFileSystemClient, MESH_CIDR } from './cluster-file-system';
+import { NfsShare } from './nfs-share';
 import type { IGcpClusterNetwork } from './gcp-cluster-network';
-import { ConstructPropError, lazyString, terraformLiteral, validateAtSynth } from './seam';
+import { ConstructPropError, lazyList, lazyString, terraformLiteral, validateAtSynth } from './seam';
 
 /** What the controller needs of an AWS network; `BastionVpc` provides it. */
 export interface IAwsClusterNetwork {
@@ -190,8 +192,7 @@ export interface SharedDirectory {
   readonly path?: string;
 }
 
-/** The Tailscale (CGNAT) range mesh addresses come from: the only clients the shared directory is exported to. */
-export const MESH_CIDR = '100.64.0.0/10';
+export { MESH_CIDR };
 
 /** The mesh settings pools use, with defaults applied. */
 export interface ResolvedTailscaleMesh {
@@ -266,7 +267,7 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
   /** The mesh the controller joins, when `mesh` was given. */
   readonly tailscale?: ResolvedTailscaleMesh;
   /** The NFS shared directory, when `sharedDirectory` was given; mesh pools mount it automatically. */
-  readonly sharedDirectory?: ControllerNfsShare;
+  readonly sharedDirectory?: NfsShare;
   readonly fileSystemClientNetwork: FileSystemClientNetwork;
 
   private readonly pools: NodePoolSpec[] = [];
@@ -282,6 +283,9 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
   private jwtKeySource?: string;
   private mungeKeySecret?: SecretsmanagerSecret;
   private mungeKeyVersion?: SecretsmanagerSecretVersion;
+  private readonly nfsExports: NfsExport[] = [];
+  private nfsServerGroup?: SecurityGroup;
+  private readonly nfsClientGroups = new Set<string>();
 
   constructor(scope: Construct, id: string, props: SlurmControllerProps) {
     super(scope, id);
@@ -345,9 +349,10 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
       this.hostname = CONTROLLER_HOSTNAME;
       this.fileSystemClientNetwork = { kind: 'aws-security-group', securityGroupId: net.clusterSecurityGroupId, vpcId: net.vpcId };
       if (props.mesh) this.tailscale = this.resolveMesh(props.mesh, prefix);
-      if (props.sharedDirectory !== undefined) this.sharedDirectory = this.makeSharedDirectory(props.sharedDirectory);
+      const shared = props.sharedDirectory !== undefined ? this.checkSharedDirectory(props.sharedDirectory) : undefined;
       this.aws = this.placeOnAws(props, net);
       this.mungeKeySource = `aws-secretsmanager:${this.aws.mungeKeySecretName}`;
+      if (shared) this.sharedDirectory = new NfsShare(this, 'SharedDirectory', { controller: this, name: 'shared', path: shared, diskGiB: 0, mode: '1777' });
     }
 
     for (const fs of props.mounts ?? []) this.addMount(fs);
@@ -373,7 +378,8 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
     }
   }
 
-  private makeSharedDirectory(shared: SharedDirectory): ControllerNfsShare {
+  /** The shared directory's path, once checked. */
+  private checkSharedDirectory(shared: SharedDirectory): string {
     const path = shared.path ?? '/shared';
     if (!this.tailscale) {
       throw new ConstructPropError(this, 'sharedDirectory', shared, 'is exported to mesh nodes only, and the controller has no mesh',
@@ -384,7 +390,7 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
       throw new ConstructPropError(this, 'sharedDirectory.path', path,
         'must be an absolute path of letters, digits, ".", "_" and "-", outside system directories', "Use e.g. '/shared'");
     }
-    return new ControllerNfsShare(this, 'SharedDirectory', { serverAddress: this.tailscale.controllerAddress, path, exportCidr: MESH_CIDR });
+    return path;
   }
 
   /**
@@ -543,7 +549,8 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
       instanceType: props.instanceType ?? 'm6i.xlarge',
       subnetId: subnet.id,
       privateIp: this.privateIp,
-      securityGroupIds: [net.clusterSecurityGroupId],
+      // Plus the NFS server's group once an NfsShare is served here.
+      securityGroupIds: lazyList(() => [net.clusterSecurityGroupId, ...(this.nfsServerGroup ? [this.nfsServerGroup.id] : [])]),
       instanceProfileName: profile.name,
       keyName: props.keyName,
       rootVolumeSizeGiB: props.rootVolumeSizeGiB ?? 40,
@@ -665,6 +672,46 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
   /** SSM parameter path under which pools publish their launch settings. */
   get poolParameterPrefix(): string {
     return `/cdktf-slurm/${this.clusterName}/pools`;
+  }
+
+  /** Share disks attached so far (`NfsShare` names the next device after them). */
+  get nfsExportDiskCount(): number {
+    return this.nfsExports.filter((e) => e.disk).length;
+  }
+
+  /** Called by `NfsShare`: the controller serves `e` (the `nfs-server` step, before slurmctld starts). */
+  addNfsExport(e: NfsExport): void {
+    const problems = exportProblems([...this.nfsExports, e]);
+    if (problems.length > 0) throw new Error(problems.join('\n'));
+    this.nfsExports.push(e);
+  }
+
+  /**
+   * Called by `NfsShare` for each AWS client: NFS (TCP 2049) into the controller from the client's security group,
+   * once per group, through a group only the controller carries (the cluster's group opens Slurm's ports only).
+   */
+  admitNfsClient(clientGroupId: string): void {
+    const aws = this.awsHost('an NFS share');
+    if (this.nfsClientGroups.has(clientGroupId)) return;
+    if (!this.nfsServerGroup) {
+      this.nfsServerGroup = new SecurityGroup(this, 'NfsServer', {
+        name: `${this.clusterName}-nfs-server`,
+        description: `NFS server on the controller of Slurm cluster ${this.clusterName}: TCP 2049 from the hosts that mount its shares`,
+        vpcId: aws.network.vpcId,
+        ingress: [],
+        egress: [],
+        tags: { Name: `${this.clusterName}-nfs-server`, 'slurm:cluster': this.clusterName },
+      });
+    }
+    new VpcSecurityGroupIngressRule(this, `NfsClient${this.nfsClientGroups.size}`, {
+      securityGroupId: this.nfsServerGroup.id,
+      referencedSecurityGroupId: clientGroupId,
+      ipProtocol: 'tcp',
+      fromPort: 2049,
+      toPort: 2049,
+      description: 'NFS v4 from hosts that mount the controller\'s shares',
+    });
+    this.nfsClientGroups.add(clientGroupId);
   }
 
   /** Mounts `fs` on the controller at boot, before slurmctld starts. */
@@ -851,10 +898,6 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
       });
       extraScripts.push('tailscale.sh');
     }
-    if (this.sharedDirectory) {
-      Object.assign(env, { NFS_EXPORT_PATH: this.sharedDirectory.mountPoint, NFS_EXPORT_CLIENTS: this.sharedDirectory.exportCidr });
-      extraScripts.push('nfs-server.sh');
-    }
     if (spec.powerSaving) env.AWS_POOL_PARAMETERS = this.poolParameterPrefix;
     // Always-on pools are cloud nodes kept out of suspend; the controller starts them at first boot.
     const alwaysOn = staticNodesHostlist(spec);
@@ -876,6 +919,7 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
         ...(this.containerUsers > 0 ? [{ name: 'plugstack.conf', content: renderPlugstackConf({}, this.node.path) }] : []),
       ],
       mounts: this.hostMounts.mounts,
+      exports: this.nfsExports,
       extraScripts,
       // Compute Engine takes 256 KiB of metadata: the scripts fit inline. EC2's 16 KiB does not.
       scriptDelivery: this.gcp ? { kind: 'inline' } : { kind: 'fetch', fetcher: 'aws/fetch-bootstrap.sh' },
