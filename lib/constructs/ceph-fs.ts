@@ -8,6 +8,7 @@ import { VpcSecurityGroupIngressRule } from '@cdktf/provider-aws/lib/vpc-securit
 import { Construct } from 'constructs';
 import { ec2InstanceRole, fileSystemParameterName, fileSystemSecretName, fixedEc2Host, ubuntuAmi } from '../aws/node-identity';
 import { buildServiceCloudConfig, ClusterMount, mountPointProblem, renderNodeUserData, SCRIPTS_BUCKET_TAG, SSM_SOURCE_PREFIX } from '../cloudinit';
+import { gcpSecretSource, grantSecretAccess } from '../gcp/vm';
 import { hostAddress } from '../net/cidr';
 import { ClusterFileSystem, IFileSystemClient } from './cluster-file-system';
 import { ConstructPropError, lazyString } from './seam';
@@ -36,14 +37,16 @@ export interface ExistingCephFs {
   /** The cephx client, without `client.` (made with `ceph fs authorize <fs> client.<name> / rw`). */
   readonly clientName: string;
   /**
-   * Secrets Manager name holding the client's key (`ceph auth print-key client.<name>`); it must lie under
-   * `<cluster>/filesystems/`, the only secrets the cluster's hosts may read.
+   * The secret holding the client's key (`ceph auth print-key client.<name>`). AWS: a Secrets Manager name under
+   * `<cluster>/filesystems/`, the only secrets the cluster's hosts may read. GCP: a Secret Manager secret ID in the
+   * network's project (or `projects/P/secrets/S`); each host set that mounts the file system is granted access to
+   * that secret alone.
    */
   readonly keySecret: string;
 }
 
 export interface CephFsProps {
-  /** The cluster it serves. AWS networks only for now. */
+  /** The cluster it serves. `managed` needs an AWS network; `existing` works on AWS and GCP. */
   readonly controller: SlurmController;
   /** Name in resource names: lower-case letters, digits and `-`. @default the construct id, lower-cased */
   readonly name?: string;
@@ -71,7 +74,9 @@ const MONITOR = /^(\d{1,3}\.){3}\d{1,3}(:\d{1,5})?$/;
  * A CephFS the cluster's hosts mount at `/mnt/shared`: a MicroCeph server made here (AWS: one VM, loop-file OSDs,
  * pools `cephfs_data`/`cephfs_metadata`, `ceph fs new`, a client authorized `rw` on `/`), or an existing cluster.
  * The client key is made on the server and stored in Secrets Manager; the fsid is published in SSM when the
- * server has bootstrapped (clients wait for it). Neither is ever in Terraform or user-data.
+ * server has bootstrapped (clients wait for it). Neither is ever in Terraform or user-data. An existing cluster
+ * mounts on AWS (key in Secrets Manager under `<cluster>/filesystems/`) or GCP (key in Secret Manager, granted to
+ * the service account of each host set that mounts it).
  */
 export class CephFs extends ClusterFileSystem {
   readonly mountPoint: string;
@@ -82,6 +87,9 @@ export class CephFs extends ClusterFileSystem {
   private readonly options: string;
   private readonly secretSource: string;
   private readonly admitted = new Set<string>();
+  /** The key's secret on GCP (existing clusters), granted to each client's service account. */
+  private readonly gcpKeySecret?: { readonly project: string; readonly secretId: string };
+  private readonly keyReaders = new Set<string>();
 
   constructor(scope: Construct, id: string, props: CephFsProps) {
     super(scope, id);
@@ -103,9 +111,9 @@ export class CephFs extends ClusterFileSystem {
         'give exactly one', 'Use managed: {} for a MicroCeph server made here, or existing: { monitors, fsid, clientName, keySecret }');
     }
     const net = ctl.network;
-    if (net.cloud !== 'aws') {
-      throw new ConstructPropError(this, props.managed ? 'managed' : 'existing', '<settings>', `CephFS is built for AWS clusters so far, and controller ${ctl.node.path} is on ${net.cloud.toUpperCase()}`,
-        'Use LustreFs (managed or existing) on a GCP cluster');
+    if (net.cloud !== 'aws' && props.managed) {
+      throw new ConstructPropError(this, 'managed', '<settings>', `a MicroCeph server is made on AWS clusters only so far, and controller ${ctl.node.path} is on ${net.cloud.toUpperCase()}`,
+        'Mount an existing Ceph cluster (existing: { monitors, fsid, clientName, keySecret }), or use LustreFs managed on GCP');
     }
     const secretPrefix = fileSystemSecretName(ctl.clusterName, '');
 
@@ -120,17 +128,28 @@ export class CephFs extends ClusterFileSystem {
       if (typeof x.clientName !== 'string' || !/^[A-Za-z0-9_.-]+$/.test(x.clientName) || x.clientName.startsWith('client.')) {
         throw new ConstructPropError(this, 'existing.clientName', x.clientName, 'is not a cephx client name without the client. prefix', "Use e.g. 'fs-client'");
       }
+      this.source = `${x.clientName}@${x.fsid}.${fsName}=/`;
+      this.options = `mon_addr=${x.monitors.join('/')},${extra}`;
+      if (net.cloud === 'gcp') {
+        const full = typeof x.keySecret === 'string' ? /^projects\/([a-z][-a-z0-9]{4,28}[a-z0-9])\/secrets\/([A-Za-z0-9_-]{1,255})$/.exec(x.keySecret) : null;
+        if (!full && (typeof x.keySecret !== 'string' || !/^[A-Za-z0-9_-]{1,255}$/.test(x.keySecret))) {
+          throw new ConstructPropError(this, 'existing.keySecret', x.keySecret, 'is not a Secret Manager secret ID or projects/P/secrets/S path',
+            `Store the key as e.g. '${name}-ceph-client-key' (gcloud secrets create … --data-file=<(ceph auth print-key client.${x.clientName}))`);
+        }
+        this.gcpKeySecret = full ? { project: full[1], secretId: full[2] } : { project: net.project, secretId: x.keySecret };
+        this.secretSource = gcpSecretSource(this.gcpKeySecret.project, this.gcpKeySecret.secretId);
+        return;
+      }
       if (typeof x.keySecret !== 'string' || !x.keySecret.startsWith(secretPrefix) || x.keySecret.length === secretPrefix.length) {
         throw new ConstructPropError(this, 'existing.keySecret', x.keySecret, `must be a Secrets Manager name under ${secretPrefix}, the only secrets the cluster's hosts may read`,
           `Store the key as e.g. '${secretPrefix}${name}-client-key' (aws secretsmanager create-secret --secret-string "$(ceph auth print-key client.${x.clientName})")`);
       }
-      this.source = `${x.clientName}@${x.fsid}.${fsName}=/`;
-      this.options = `mon_addr=${x.monitors.join('/')},${extra}`;
       this.secretSource = `aws-secretsmanager:${x.keySecret}`;
       return;
     }
 
     const m = props.managed!;
+    if (net.cloud !== 'aws') throw new Error('unreachable: a managed CephFS on GCP was refused above');
     const clientName = props.clientName ?? 'slurm';
     if (!/^[A-Za-z0-9_.-]+$/.test(clientName)) throw new ConstructPropError(this, 'clientName', clientName, 'is not a cephx client name', "Use e.g. 'slurm'");
     const osdCount = m.osdCount ?? 3;
@@ -234,12 +253,21 @@ export class CephFs extends ClusterFileSystem {
 
   connectClient(client: IFileSystemClient): ClusterMount {
     const net = client.fileSystemClientNetwork;
-    if (net.kind !== 'aws-security-group') {
+    if (this.gcpKeySecret) {
+      if (net.kind !== 'gcp-network-tag') {
+        throw new ConstructPropError(client, 'mounts', this.node.path, `this CephFS's key is in Google Secret Manager, which a host on ${net.kind === 'mesh' ? 'the mesh' : 'AWS'} cannot read`,
+          'Mount it on Compute Engine pools, the controller or login nodes of this cluster');
+      }
+      if (!this.keyReaders.has(net.serviceAccountMember)) {
+        grantSecretAccess(this, `KeyRead${this.keyReaders.size}`, { ...this.gcpKeySecret, member: net.serviceAccountMember });
+        this.keyReaders.add(net.serviceAccountMember);
+      }
+    } else if (net.kind !== 'aws-security-group') {
       throw new ConstructPropError(client, 'mounts', this.node.path,
         `this CephFS is reachable from its VPC only, and this host is on ${net.kind === 'mesh' ? 'the mesh' : 'Google Cloud'}`,
         'Mount it on EC2 pools, the controller or login nodes of this VPC');
     }
-    if (this.securityGroup) this.admit(net.securityGroupId);
+    if (this.securityGroup && net.kind === 'aws-security-group') this.admit(net.securityGroupId);
     return { kind: 'ceph', source: this.source, mountPoint: this.mountPoint, options: this.options, secretSource: this.secretSource, origin: this.node.path };
   }
 

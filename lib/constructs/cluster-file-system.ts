@@ -15,8 +15,11 @@ export const MESH_CIDR = '100.64.0.0/10';
 export type FileSystemClientNetwork =
   /** EC2 instances carrying this security group (the cluster's group), in this VPC. */
   | { readonly kind: 'aws-security-group'; readonly securityGroupId: string; readonly vpcId: string }
-  /** Compute Engine VMs carrying this network tag (the cluster's), on this VPC. */
-  | { readonly kind: 'gcp-network-tag'; readonly tag: string; readonly networkSelfLink: string; readonly project: string }
+  /**
+   * Compute Engine VMs carrying this network tag (the cluster's), on this VPC, running as this service account
+   * (`serviceAccount:<email>`), which a file system grants its secret to.
+   */
+  | { readonly kind: 'gcp-network-tag'; readonly tag: string; readonly networkSelfLink: string; readonly project: string; readonly serviceAccountMember: string }
   /** Hosts on the cluster's mesh (Tailscale), addressed from its range. */
   | { readonly kind: 'mesh'; readonly cidr: string };
 

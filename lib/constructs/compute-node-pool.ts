@@ -33,6 +33,7 @@ import {
   gcpNodeInstanceTemplate,
   GcpNodeTemplate,
   gcpServiceAccount,
+  gcpServiceAccountMember,
   grantLogging,
   grantSecretAccess,
 } from '../gcp/vm';
@@ -220,6 +221,11 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
   readonly fileSystemClientNetwork: FileSystemClientNetwork;
   private readonly hostMounts = new HostMounts(this);
 
+  /** The GCP pool's service account ID (its nodes' identity, which file systems grant their secrets to). */
+  private get gcpAccountId(): string {
+    return gcpAccountId(`${gcpName(this.controller.clusterName)}-${this.poolName}`);
+  }
+
   constructor(scope: Construct, id: string, props: ComputeNodePoolProps) {
     super(scope, id);
     this.controller = props.controller;
@@ -228,7 +234,10 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
     const ctlNet = props.controller.network;
     if (props.docker !== undefined || props.ssh !== undefined) this.fileSystemClientNetwork = { kind: 'mesh', cidr: MESH_CIDR };
     else if (ctlNet.cloud === 'gcp') {
-      this.fileSystemClientNetwork = { kind: 'gcp-network-tag', tag: ctlNet.clusterTag, networkSelfLink: ctlNet.system.networkSelfLink, project: ctlNet.project };
+      this.fileSystemClientNetwork = {
+        kind: 'gcp-network-tag', tag: ctlNet.clusterTag, networkSelfLink: ctlNet.system.networkSelfLink, project: ctlNet.project,
+        serviceAccountMember: gcpServiceAccountMember(ctlNet.project, this.gcpAccountId),
+      };
     } else this.fileSystemClientNetwork = { kind: 'aws-security-group', securityGroupId: ctlNet.clusterSecurityGroupId, vpcId: ctlNet.vpcId };
 
     if (ctlNet.cloud !== 'gcp' || props.docker !== undefined || props.ssh !== undefined) {
@@ -484,7 +493,7 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
     const prefix = `${gcpName(ctl.clusterName)}-${this.poolName}`;
     const identity = gcpServiceAccount(this, 'Identity', {
       project: net.project,
-      accountId: gcpAccountId(prefix),
+      accountId: this.gcpAccountId,
       displayName: `Slurm pool ${this.poolName} of ${ctl.clusterName}`,
       description: 'Compute nodes: read the munge key; write logs and metrics',
     });

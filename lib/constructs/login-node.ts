@@ -4,7 +4,7 @@ import { Token } from 'cdktf';
 import { Construct } from 'constructs';
 import { ec2InstanceRole, fixedEc2Host, grantFileSystemParameterRead, grantMungeKeyRead, ubuntuAmi } from '../aws/node-identity';
 import { buildNodeCloudConfig, EnrootNodeSetup, EnrootSettings, enrootNodeSetup, renderNodeUserData, SCRIPTS_BUCKET_TAG } from '../cloudinit';
-import { gcpAccountId, gcpName, gcpServiceAccount, gcpStaticInstance, grantLogging, grantSecretAccess } from '../gcp/vm';
+import { gcpAccountId, gcpName, gcpServiceAccount, gcpServiceAccountMember, gcpStaticInstance, grantLogging, grantSecretAccess } from '../gcp/vm';
 import { hostAddress } from '../net/cidr';
 import { renderControllerFiles } from '../slurm';
 import { IScrapeTargets, ScrapeTargetGroup, TargetReach } from '../monitoring/scrape-targets';
@@ -104,7 +104,10 @@ export class LoginNode extends Construct implements IFileSystemClient, IScrapeTa
     if (containers) ctl.useContainers();
 
     if (net.cloud === 'gcp') {
-      this.fileSystemClientNetwork = { kind: 'gcp-network-tag', tag: net.clusterTag, networkSelfLink: net.system.networkSelfLink, project: net.project };
+      this.fileSystemClientNetwork = {
+        kind: 'gcp-network-tag', tag: net.clusterTag, networkSelfLink: net.system.networkSelfLink, project: net.project,
+        serviceAccountMember: gcpServiceAccountMember(net.project, gcpAccountId(this.hostname)),
+      };
       this.reach = { kind: 'gcp-network-tag', tag: net.clusterTag };
       const gcp = ctl.gcp!;
       const identity = gcpServiceAccount(this, 'Identity', {

@@ -28,6 +28,7 @@ import {
   gcpSecret,
   gcpAccountId,
   gcpName,
+  gcpServiceAccountMember,
 } from '../gcp/vm';
 import { hostAddress } from '../net/cidr';
 import {
@@ -341,7 +342,10 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
     const prefix = props.clusterName;
     if (net.cloud === 'gcp') {
       this.hostname = `${gcpName(prefix)}-controller`;
-      this.fileSystemClientNetwork = { kind: 'gcp-network-tag', tag: net.clusterTag, networkSelfLink: net.system.networkSelfLink, project: net.project };
+      this.fileSystemClientNetwork = {
+        kind: 'gcp-network-tag', tag: net.clusterTag, networkSelfLink: net.system.networkSelfLink, project: net.project,
+        serviceAccountMember: gcpServiceAccountMember(net.project, gcpAccountId(`${gcpName(prefix)}-controller`)),
+      };
       const placed = this.placeOnGcp(props, net);
       this.gcp = placed.host;
       this.mungeKeySource = placed.mungeKeySource;

@@ -133,6 +133,11 @@ export function gcpSecretSource(project: string, secretId: string): string {
   return `gcp-secretmanager:projects/${project}/secrets/${secretId}`;
 }
 
+/** The IAM member of the service account `accountId` of `project`, known before the account exists. */
+export function gcpServiceAccountMember(project: string, accountId: string): string {
+  return `serviceAccount:${accountId}@${project}.iam.gserviceaccount.com`;
+}
+
 export interface GcpServiceAccountProps {
   /** Project the account lives in. */
   readonly project: string;
