@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian/Ubuntu packages the test suite needs: validators (shellcheck, cloud-init, promtool from
-# prometheus), the real Slurm daemons the cluster tests boot (munge, slurmctld, slurmd, slurmdbd, MariaDB), and
-# mdadm for the local-SSD RAID test.
+# prometheus), the real Slurm daemons the cluster tests boot (munge, slurmctld, slurmd, slurmdbd, MariaDB),
+# Prometheus and node_exporter for the live monitoring test, sudo (visudo) for the users test, and mdadm for the
+# local-SSD RAID test.
 # apt here never starts services (policy-rc.d); the tests start daemons themselves, by PID.
 set -euo pipefail
 
@@ -15,7 +16,7 @@ packages=(
   shellcheck cloud-init
   munge slurmctld slurmd slurm-client slurmdbd slurmrestd slurm-wlm-jwt-plugin mariadb-server
   iproute2 util-linux procps
-  prometheus mdadm
+  prometheus prometheus-node-exporter sudo mdadm
 )
 
 for attempt in 1 2 3; do

@@ -695,24 +695,29 @@ set_default_option() {
 
 SERVICE_USER=""
 SERVICE_FOREGROUND=0
+SERVICE_WRITE_PIDFILE=0
 _parse_service_opts() {
   SERVICE_USER=""
   SERVICE_FOREGROUND=0
+  SERVICE_WRITE_PIDFILE=0
   while (($# > 0)); do
     case "$1" in
       --user) SERVICE_USER=$2; shift 2 ;;
       --foreground) SERVICE_FOREGROUND=1; shift ;;
+      --write-pidfile) SERVICE_WRITE_PIDFILE=1; SERVICE_FOREGROUND=1; shift ;;
       *) break ;;
     esac
   done
   SERVICE_ARGS=("$@")
 }
 
-# start_service [--user U] [--foreground] NAME PIDFILE CMD… : start NAME unless it already runs.
+# start_service [--user U] [--foreground] [--write-pidfile] NAME PIDFILE CMD… : start NAME unless it already runs.
 #   systemd: systemctl enable + start the distribution unit NAME (CMD is ignored; options go through
 #   /etc/default/NAME, see set_default_option).
 #   otherwise: run CMD (which must daemonize, or pass --foreground to detach it) unless PIDFILE names a
-#   live process called basename(CMD[0]); then wait for PIDFILE to appear.
+#   live process called basename(CMD[0]); then wait for PIDFILE to appear. --write-pidfile is for daemons that
+#   write none (exporters): CMD runs detached and PIDFILE gets its pid (it is exec'd, through setpriv with --user,
+#   so the pid stays CMD's).
 # Sets SERVICE_STARTED=1 when it started the daemon, 0 when it was already running.
 SERVICE_STARTED=0
 start_service() {
@@ -739,7 +744,14 @@ start_service() {
     return 0
   fi
   local -a cmd=("$@")
-  if [[ -n "$SERVICE_USER" ]]; then cmd=(runuser -u "$SERVICE_USER" -- "${cmd[@]}"); fi
+  if ((SERVICE_WRITE_PIDFILE)); then
+    [[ -z "$SERVICE_USER" ]] || cmd=(setpriv --reuid="$SERVICE_USER" --regid="$SERVICE_USER" --init-groups -- "${cmd[@]}")
+    # Its output goes to a log of its own: an exporter's chatter would drown the bootstrap log.
+    # shellcheck disable=SC2016 # $0/$$/$@ belong to the inner shell
+    cmd=(env "SERVICE_LOG=$CDKTF_SLURM_LOG_DIR/$name.log" bash -c 'echo $$ >"$0" && exec "$@" >>"$SERVICE_LOG" 2>&1' "$pidfile" "${cmd[@]}")
+  elif [[ -n "$SERVICE_USER" ]]; then
+    cmd=(runuser -u "$SERVICE_USER" -- "${cmd[@]}")
+  fi
   if ((SERVICE_FOREGROUND)); then cmd=(setsid -f "${cmd[@]}"); fi
   log "starting $name: ${cmd[*]}"
   "${cmd[@]}" </dev/null >>"$CDKTF_SLURM_LOG_FILE" 2>&1 || die "$name failed to start (command: ${cmd[*]}); see $CDKTF_SLURM_LOG_FILE and the daemon's own log"
@@ -780,6 +792,7 @@ restart_service() {
   local -a opts=()
   [[ -n "$SERVICE_USER" ]] && opts+=(--user "$SERVICE_USER")
   ((SERVICE_FOREGROUND)) && opts+=(--foreground)
+  ((SERVICE_WRITE_PIDFILE)) && opts+=(--write-pidfile)
   set -- "${SERVICE_ARGS[@]}"
   if have_systemd; then
     systemctl enable "$1" >>"$CDKTF_SLURM_LOG_FILE" 2>&1 || die "systemctl enable $1 failed"
