@@ -64,6 +64,11 @@ if has_role compute; then
   steps+=(slurmd)
 fi
 
+# Exporters last: what they report on (slurmctld, slurmd, mounts) is up by then.
+[[ -n "${EXPORTERS:-}" ]] && steps+=(exporters)
+# The monitor on the controller (MonitoringStack onController): after the exporters it scrapes.
+[[ "${MONITOR_ENABLED:-0}" == 1 ]] && has_role controller && steps+=(monitoring/monitoring-server)
+
 # One bootstrap at a time (cloud-init and an operator re-running it by hand).
 _ensure_log_dir
 exec 9>>"$CDKTF_SLURM_LOG_DIR/.bootstrap.lock"

@@ -11,3 +11,5 @@ export * from './monitoring/scrape-targets';
 export * from './gcp/machine-types';
 export * from './gcp/tcpxo';
 export * from './gcp/vm';
+export * from './monitoring/prometheus';
+export * from './monitoring/grafana';

@@ -9,7 +9,7 @@ import { spawn, spawnSync, type ChildProcess } from 'child_process';
 import * as fs from 'fs';
 import * as net from 'net';
 import * as path from 'path';
-import { renderAlertRules, renderPrometheusConfig } from '../../lib/monitoring/prometheus';
+import { AWS_REGION_PLACEHOLDER, renderAlertRules, renderPrometheusConfig } from '../../lib/monitoring/prometheus';
 import { installFakes, Sandbox } from '../bootstrap/sh';
 
 const canRun = process.getuid?.() === 0 && spawnSync('prometheus', ['--version']).status === 0 &&
@@ -171,5 +171,73 @@ maybe('exporters.sh + Prometheus from the rendered config', () => {
     expect(r.log).toMatch(/prometheus-node-exporter already running/);
     expect(r.log).toMatch(/cdktf-slurm-exporter already running/);
     expect(r.log).not.toMatch(/starting /);
+  });
+});
+
+maybe('monitoring-server.sh (Prometheus part, no systemd) from the files MonitoringStack renders', () => {
+  let sb: Sandbox;
+  let port = 0;
+  const pidFile = () => path.join(sb.dir, 'run', 'cdktf-slurm-prometheus.pid');
+  const run = () => sb.script('monitoring/monitoring-server.sh', {
+    MONITOR_STAGING_DIR: path.join(sb.dir, 'staging'),
+    PROMETHEUS_ETC: path.join(sb.dir, 'etc-prometheus'),
+    PROMETHEUS_STORAGE: path.join(sb.dir, 'tsdb'),
+    MONITOR_PID_DIR: path.join(sb.dir, 'run'),
+    PROMETHEUS_PORT: String(port),
+    GRAFANA_ENABLED: '0',
+    AWS_REGION: 'eu-west-1',
+  }, 60_000);
+
+  beforeAll(async () => {
+    sb = new Sandbox();
+    fs.chmodSync(sb.dir, 0o755);
+    port = await freePort();
+    fs.mkdirSync(path.join(sb.dir, 'run'));
+    fs.writeFileSync(sb.envFile, '');
+    const rules = path.join(sb.dir, 'etc-prometheus', 'rules', 'cdktf-slurm.rules.yml');
+    sb.file('staging/rules.yml', renderAlertRules());
+    sb.file('staging/prometheus.yml', renderPrometheusConfig({
+      clusterName: 'hpc', selfPort: port, awsRegion: AWS_REGION_PLACEHOLDER, ruleFiles: [rules],
+      groups: [{ exporter: 'node', discovery: { kind: 'ec2', tags: { 'slurm:cluster': 'hpc', 'slurm:pool': 'gpu' } }, reach: { kind: 'mesh' }, labels: { cluster: 'hpc', role: 'compute', pool: 'gpu' } }],
+    }));
+  }, 30_000);
+
+  afterAll(() => {
+    if (!sb) return;
+    if (fs.existsSync(pidFile())) try { process.kill(Number(fs.readFileSync(pidFile(), 'utf8')), 'SIGTERM'); } catch { /* gone */ }
+    sb.cleanup();
+  });
+
+  test('installs the checked files, fills in the region, starts Prometheus with its rules; a re-run restarts nothing', async () => {
+    const first = run();
+    if (first.status !== 0) throw new Error(first.log + first.stderr);
+    const installed = fs.readFileSync(path.join(sb.dir, 'etc-prometheus', 'prometheus.yml'), 'utf8');
+    expect(installed).toMatch(/region: "eu-west-1"/);
+    expect(installed).not.toContain('@aws-region@');
+    await until('Prometheus ready', async () => ((await fetch(`http://127.0.0.1:${port}/-/ready`)).ok ? true : undefined));
+    const groups = await until('rules loaded', async () => {
+      const g = ((await (await fetch(`http://127.0.0.1:${port}/api/v1/rules`)).json()) as any).data.groups as any[];
+      return g.length > 0 ? g : undefined;
+    });
+    expect(groups[0].name).toBe('cdktf-slurm');
+    const pid = fs.readFileSync(pidFile(), 'utf8').trim();
+    expect(fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim()).toBe('prometheus');
+    expect(fs.readFileSync(`/proc/${pid}/status`, 'utf8')).toMatch(new RegExp(`^Uid:\\s+${spawnSync('id', ['-u', 'prometheus'], { encoding: 'utf8' }).stdout.trim()}\\s`, 'm'));
+
+    fs.writeFileSync(path.join(sb.logDir, 'bootstrap.log'), '');
+    const second = run();
+    expect(second.status).toBe(0);
+    expect(second.log).toMatch(/prometheus already running/);
+    expect(fs.readFileSync(pidFile(), 'utf8').trim()).toBe(pid);
+  }, 90_000);
+
+  test('a staged config promtool rejects is never installed', () => {
+    const good = fs.readFileSync(path.join(sb.dir, 'staging', 'prometheus.yml'), 'utf8');
+    fs.writeFileSync(path.join(sb.dir, 'staging', 'prometheus.yml'), good.replace('scrape_interval: 30s', 'scrape_interval: thirty'));
+    const r = run();
+    expect(r.status).not.toBe(0);
+    expect(r.log).toMatch(/promtool rejects .*prometheus\.yml/);
+    expect(fs.readFileSync(path.join(sb.dir, 'etc-prometheus', 'prometheus.yml'), 'utf8')).toMatch(/scrape_interval: 30s/);
+    fs.writeFileSync(path.join(sb.dir, 'staging', 'prometheus.yml'), good);
   });
 });

@@ -59,8 +59,11 @@ describe('prometheus.yml', () => {
     expect(() => renderPrometheusConfig({ groups: GROUPS, clusterName: 'hpc', awsRegion: 'us-east-1', ...change })).toThrow(message);
   });
 
-  test('an EC2 group without a region is refused (ec2_sd_configs needs it)', () => {
-    expect(() => renderPrometheusConfig({ groups: GROUPS, clusterName: 'hpc' })).toThrow(/an EC2 group needs the AWS region/);
+  test('without a region, EC2 discovery omits it (Prometheus then uses the monitor\'s own, from the instance metadata)', () => {
+    const jobs = parse(renderPrometheusConfig({ groups: GROUPS, clusterName: 'hpc' })).scrape_configs as Json[];
+    const ec2 = jobs.filter((j) => j.ec2_sd_configs);
+    expect(ec2).toHaveLength(2);
+    for (const j of ec2) expect(Object.keys(j.ec2_sd_configs[0])).not.toContain('region');
   });
 });
 

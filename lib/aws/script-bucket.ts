@@ -14,7 +14,7 @@ import type { BootstrapScript } from '../cloudinit';
  * out of the bucket (and out of the plan).
  */
 export function awsBootstrapScripts(scripts: readonly BootstrapScript[]): BootstrapScript[] {
-  return scripts.filter((s) => !s.relativePath.includes('/') || /^(lib|aws|containers|storage)\//.test(s.relativePath));
+  return scripts.filter((s) => !s.relativePath.includes('/') || /^(lib|aws|containers|storage|monitoring)\//.test(s.relativePath));
 }
 
 export interface BootstrapScriptBucketProps {

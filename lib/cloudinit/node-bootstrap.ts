@@ -307,6 +307,8 @@ export interface ServiceCloudConfigOptions {
   readonly scriptDelivery?: NodeCloudConfigOptions['scriptDelivery'];
   /** @default the package's `bootstrap-scripts/` */
   readonly scriptsDir?: string;
+  /** Files the entry script reads (rendered configs), never secrets. @default none */
+  readonly files?: readonly NodeFile[];
 }
 
 /** The scripts a service host runs: the shared helpers and its entry script. */
@@ -339,6 +341,12 @@ export function buildServiceCloudConfig(options: ServiceCloudConfigOptions): Clo
     config.addRuncmd(['bash', SCRIPT_FETCHER_PATH]);
   }
   config.addWriteFile({ path: NODE_ENV_PATH, content: renderServiceEnv(options.env), owner: 'root:root', permissions: '0600' });
+  for (const file of options.files ?? []) {
+    if (!/^(\/[A-Za-z0-9][A-Za-z0-9._+-]*)+$/.test(file.path) || file.path === NODE_ENV_PATH || file.path.startsWith(`${BOOTSTRAP_DIR}/`)) {
+      throw new Error(`files: ${JSON.stringify(file.path)}: must be an absolute path outside ${BOOTSTRAP_DIR} and not node.env.`);
+    }
+    config.addWriteFile({ path: file.path, content: file.content, owner: 'root:root', permissions: file.permissions ?? '0644' });
+  }
   config.addRuncmd(['bash', `${BOOTSTRAP_DIR}/${options.entry}`]);
   return config;
 }

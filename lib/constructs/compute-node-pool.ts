@@ -357,11 +357,14 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
     // Rendered at synth: file systems may be mounted on the pool after it is made.
     const renderUserData = () => renderNodeUserData(buildNodeCloudConfig({
       roles: ['compute'],
-      env,
+      env: { ...env, ...ctl.exporterSetup(this.exporterKinds()).env },
       mounts: this.hostMounts.mounts,
       files: containers?.files,
       slurmFiles: containers?.slurmFiles,
-      extraScripts: ['aws/node-name.sh', ...(efa ? ['aws/efa.sh'] : []), ...(containers ? ['containers/enroot-pyxis.sh'] : [])],
+      extraScripts: [
+        'aws/node-name.sh', ...(efa ? ['aws/efa.sh'] : []), ...(containers ? ['containers/enroot-pyxis.sh'] : []),
+        ...ctl.exporterSetup(this.exporterKinds()).scripts,
+      ],
       scriptDelivery: { kind: 'fetch', fetcher: 'aws/fetch-bootstrap.sh' },
     }), { target: 'aws', role: `compute pool ${this.poolName}`, where });
     aws.scriptBucket.grantRead(this, 'ScriptsRead', role.id);
@@ -529,11 +532,11 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
     // Rendered at synth: file systems may be mounted on the pool after it is made.
     const render = () => renderNodeUserData(buildNodeCloudConfig({
       roles: ['compute'],
-      env,
+      env: { ...env, ...ctl.exporterSetup(this.exporterKinds()).env },
       mounts: this.hostMounts.mounts,
       files,
       slurmFiles: containers?.slurmFiles,
-      extraScripts,
+      extraScripts: [...extraScripts, ...ctl.exporterSetup(this.exporterKinds()).scripts],
       scriptDelivery: { kind: 'inline' },
     }), { target: 'gcp', role: `compute pool ${this.poolName}`, where });
     const template = gcpNodeInstanceTemplate(this, 'Template', {
@@ -574,8 +577,13 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
    * The pool's exporters: node_exporter on every node, DCGM exporter on GPU nodes. EC2 nodes are found by their
    * cluster and pool tags, Compute Engine VMs by their labels; mesh nodes by their mesh names (`<pool>-<i>`, MagicDNS), which no cloud API lists.
    */
+  /** node_exporter everywhere, DCGM exporter on GPU nodes. */
+  exporterKinds(): ExporterKind[] {
+    return this.spec.gpus ? ['node', 'dcgm'] : ['node'];
+  }
+
   scrapeTargets(): ScrapeTargetGroup[] {
-    const exporters: ExporterKind[] = this.spec.gpus ? ['node', 'dcgm'] : ['node'];
+    const exporters = this.exporterKinds();
     const labels = { cluster: this.controller.clusterName, role: 'compute', pool: this.poolName };
     const net = this.fileSystemClientNetwork;
     const cluster = this.controller.clusterName;
@@ -733,7 +741,7 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
 
     const mungeKeyFile = `${DOCKER_SECRETS_DIR}/munge.key`;
     const authKeyFile = `${DOCKER_SECRETS_DIR}/tailscale-authkey`;
-    const scripts = nodeScripts({ roles: ['compute'], extraScripts: ['tailscale.sh', ...mountScripts('all')] });
+    const scripts = nodeScripts({ roles: ['compute'], extraScripts: ['tailscale.sh', 'exporters.sh', ...mountScripts('all')] });
     const sharedEnv = this.meshNodeEnv(mesh, mungeKeyFile, authKeyFile);
     return new SshNodeBootstrap(this, 'Bootstrap', {
       hosts,
@@ -792,6 +800,7 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
           MUNGE_KEY_SOURCE: `file:${mungeKeyFile}`,
           ...dynamic,
           ...tailscaleEnv(mesh, `file:${authKeyFile}`),
+          ...ctl.exporterSetup(this.exporterKinds()).env,
         },
       }));
     });
@@ -855,7 +864,7 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
     }
     const mungeKeyFile = `${DOCKER_SECRETS_DIR}/munge.key`;
     const authKeyFile = `${DOCKER_SECRETS_DIR}/tailscale-authkey`;
-    const scripts = nodeScripts({ roles: ['compute'], extraScripts: ['tailscale.sh', 'container-entrypoint.sh', ...mountScripts('all')] });
+    const scripts = nodeScripts({ roles: ['compute'], extraScripts: ['tailscale.sh', 'container-entrypoint.sh', 'exporters.sh', ...mountScripts('all')] });
     const nodeEnv = this.meshNodeEnv(mesh, mungeKeyFile, authKeyFile);
     const gpuCount = this.spec.gpus?.count;
     return new DockerNodeContainers(this, 'Containers', {

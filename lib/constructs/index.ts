@@ -5,6 +5,7 @@ export * from './compute-node-pool';
 export * from './gcp-cluster-network';
 export * from './gpu-partition';
 export * from './login-node';
+export * from './monitoring-stack';
 export * from './lustre-fs';
 export * from './nfs-share';
 export * from './partition';

@@ -192,12 +192,13 @@ export class LoginNode extends Construct implements IFileSystemClient, IScrapeTa
         SLURM_CONTROLLER: `${ctl.privateIp}:6817`,
         MUNGE_KEY_SOURCE: ctl.mungeKeySource,
         ...(containers?.env ?? {}),
+        ...ctl.exporterSetup(['node']).env,
       },
       hostname: this.hostname,
       slurmFiles: [...staged, ...(containers?.slurmFiles ?? [])],
       files: containers?.files,
       mounts: this.hostMounts.mounts,
-      extraScripts: containers ? ['containers/enroot-pyxis.sh'] : [],
+      extraScripts: [...(containers ? ['containers/enroot-pyxis.sh'] : []), ...ctl.exporterSetup(['node']).scripts],
       scriptDelivery: onGcp ? { kind: 'inline' } : { kind: 'fetch', fetcher: 'aws/fetch-bootstrap.sh' },
     });
     return renderNodeUserData(config, { target: onGcp ? 'gcp' : 'aws', role: 'login', where: this.node.path });

@@ -16,7 +16,7 @@ import { Construct } from 'constructs';
 import { EfaSecurityGroup } from '../aws/efa';
 import { ec2InstanceRole, fixedEc2Host, grantFileSystemParameterRead, ubuntuAmi } from '../aws/node-identity';
 import { awsBootstrapScripts, BootstrapScriptBucket } from '../aws/script-bucket';
-import { buildNodeCloudConfig, exportProblems, loadBootstrapScripts, NfsExport, NodeRole, renderNodeUserData, SCRIPTS_BUCKET_TAG } from '../cloudinit';
+import { buildNodeCloudConfig, exportProblems, loadBootstrapScripts, NfsExport, NodeFile, NodeRole, renderNodeUserData, SCRIPTS_BUCKET_TAG } from '../cloudinit';
 import {
   gcpSecretSource,
   gcpServiceAccount,
@@ -57,6 +57,8 @@ export interface IAwsClusterNetwork {
   readonly privateSubnets: readonly { readonly id: string; readonly cidr: string; readonly availabilityZone: string }[];
   /** The group every cluster member joins; Slurm ports are open only from itself. */
   readonly clusterSecurityGroupId: string;
+  /** The bastion's group, when the network has a bastion (monitoring UIs admit SSH tunnels from it). @default none */
+  readonly bastionSecurityGroupId?: string;
 }
 
 /** How the controller's ResumeProgram launches one AWS pool's nodes. */
@@ -195,6 +197,19 @@ export interface SharedDirectory {
 
 export { MESH_CIDR };
 
+/** What `MonitoringStack` hands a controller that hosts the monitor. */
+export interface MonitorOnController {
+  /** node.env entries of the monitoring step (references to secrets only). */
+  readonly env: Readonly<Record<string, string>>;
+  /** The rendered Prometheus and Grafana files, produced at synth (the scrape jobs need every host set). */
+  readonly files: () => NodeFile[];
+  /** A group the controller joins (Grafana from the bastion). @default none */
+  readonly securityGroupId?: string;
+}
+
+/** The controller's exporters: its node, and the Slurm exporter (slurm-metrics.sh). */
+const CONTROLLER_EXPORTERS: readonly ExporterKind[] = ['node', 'slurm'];
+
 /** The mesh settings pools use, with defaults applied. */
 export interface ResolvedTailscaleMesh {
   readonly authKey: string;
@@ -277,6 +292,8 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
   private nodesWithoutSystemd = false;
   private readonly jobHookUsers: string[] = [];
   private containerUsers = 0;
+  private monitorPath?: string;
+  private monitorHost?: MonitorOnController;
   private computePeers?: EfaSecurityGroup;
   private readonly partitions: PartitionSpec[] = [];
   private readonly props: SlurmControllerProps;
@@ -554,7 +571,11 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
       subnetId: subnet.id,
       privateIp: this.privateIp,
       // Plus the NFS server's group once an NfsShare is served here.
-      securityGroupIds: lazyList(() => [net.clusterSecurityGroupId, ...(this.nfsServerGroup ? [this.nfsServerGroup.id] : [])]),
+      securityGroupIds: lazyList(() => [
+        net.clusterSecurityGroupId,
+        ...(this.nfsServerGroup ? [this.nfsServerGroup.id] : []),
+        ...(this.monitorHost?.securityGroupId ? [this.monitorHost.securityGroupId] : []),
+      ]),
       instanceProfileName: profile.name,
       keyName: props.keyName,
       rootVolumeSizeGiB: props.rootVolumeSizeGiB ?? 40,
@@ -733,8 +754,7 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
    * registered so far; a monitor calls this when the stack synthesizes.
    */
   scrapeTargets(): ScrapeTargetGroup[] {
-    const own: ExporterKind[] = ['node', 'slurm'];
-    const mine = own.map((exporter): ScrapeTargetGroup => ({
+    const mine = CONTROLLER_EXPORTERS.map((exporter): ScrapeTargetGroup => ({
       exporter,
       discovery: { kind: 'static', hosts: [this.privateIp] },
       reach: this.network.cloud === 'gcp'
@@ -811,6 +831,31 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
    * those hosts put pyxis's line. Hosts without pyxis read an empty stack. Debian's and Ubuntu's
    * slurm-wlm-basic-plugins ship the same file; staging it keeps the cluster independent of that packaging.
    */
+  /**
+   * Called by `MonitoringStack`: from now on every host of the cluster runs its exporters (node.env `EXPORTERS`,
+   * rendered at synth, so hosts made before the monitor get them too). One monitor per cluster.
+   */
+  useMonitoring(monitorPath: string): void {
+    if (this.monitorPath !== undefined) {
+      throw new Error(`${monitorPath}: cluster ${this.clusterName} is already monitored by ${this.monitorPath}; one MonitoringStack per cluster`);
+    }
+    this.monitorPath = monitorPath;
+  }
+
+  /**
+   * Called by `MonitoringStack` with `onController`: the controller also runs Prometheus and Grafana (the
+   * `monitoring/monitoring-server` step, after its exporters) from these files, rendered at synth.
+   */
+  hostMonitor(monitor: MonitorOnController): void {
+    this.monitorHost = monitor;
+  }
+
+  /** The node.env entries and scripts a host needs to run these exporters; nothing when the cluster has no monitor. */
+  exporterSetup(kinds: readonly ExporterKind[]): { readonly env: Record<string, string>; readonly scripts: string[] } {
+    if (this.monitorPath === undefined || kinds.length === 0) return { env: {}, scripts: [] };
+    return { env: { EXPORTERS: kinds.join(' ') }, scripts: ['exporters.sh', ...(kinds.includes('slurm') ? ['slurm-metrics.sh'] : [])] };
+  }
+
   useContainers(): void {
     this.containerUsers++;
   }
@@ -903,6 +948,13 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
       extraScripts.push('tailscale.sh');
     }
     if (spec.powerSaving) env.AWS_POOL_PARAMETERS = this.poolParameterPrefix;
+    const exporters = this.exporterSetup(CONTROLLER_EXPORTERS);
+    Object.assign(env, exporters.env);
+    extraScripts.push(...exporters.scripts);
+    if (this.monitorHost) {
+      Object.assign(env, this.monitorHost.env, { MONITOR_ENABLED: '1' });
+      extraScripts.push('monitoring/monitoring-server.sh');
+    }
     // Always-on pools are cloud nodes kept out of suspend; the controller starts them at first boot.
     const alwaysOn = staticNodesHostlist(spec);
     if (alwaysOn) env.SLURM_POWER_UP_NODES = alwaysOn;
@@ -924,6 +976,7 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
       ],
       mounts: this.hostMounts.mounts,
       exports: this.nfsExports,
+      files: this.monitorHost?.files(),
       extraScripts,
       // Compute Engine takes 256 KiB of metadata: the scripts fit inline. EC2's 16 KiB does not.
       scriptDelivery: this.gcp ? { kind: 'inline' } : { kind: 'fetch', fetcher: 'aws/fetch-bootstrap.sh' },

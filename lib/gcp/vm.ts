@@ -268,7 +268,8 @@ export function gcpSecret(scope: Construct, id: string, props: GcpSecretProps): 
 // VMs
 // ---------------------------------------------------------------------------------------------------------------
 
-export type GcpNodeRole = 'controller' | 'login' | 'compute';
+/** `monitor` is the cluster's Prometheus/Grafana VM: not a Slurm node, but on the cluster network like one. */
+export type GcpNodeRole = 'controller' | 'login' | 'compute' | 'monitor';
 export type GcpBootDiskType = (typeof BOOT_DISK_TYPES)[number];
 
 /** What every cluster VM is made from, whether through a template or as a single instance. */
@@ -427,8 +428,8 @@ function nodeSettings(scope: IConstruct, props: GcpNodeProps, hasPlacementPolicy
     'slurm-role': props.role,
     ...(props.pool !== undefined ? { 'slurm-pool': props.pool } : {}),
   };
-  if (!['controller', 'login', 'compute'].includes(props.role)) {
-    fail('role', props.role, 'is not a node role', "Use 'controller', 'login' or 'compute'");
+  if (!['controller', 'login', 'compute', 'monitor'].includes(props.role)) {
+    fail('role', props.role, 'is not a node role', "Use 'controller', 'login', 'compute' or 'monitor'");
   }
   checkLabels(scope, 'labels', labels);
   const sshViaIap = props.sshViaIap ?? false;

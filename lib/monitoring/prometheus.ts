@@ -9,6 +9,13 @@ import { renderScrapeConfigs, ScrapeTargetGroup } from './scrape-targets';
 /** Where the files land on the monitoring host (Debian/Ubuntu's `prometheus` package reads this directory). */
 export const PROMETHEUS_CONFIG_PATH = '/etc/prometheus/prometheus.yml';
 export const PROMETHEUS_RULES_PATH = '/etc/prometheus/rules/cdktf-slurm.rules.yml';
+/**
+ * Stands for the monitor's AWS region in `ec2_sd_configs`: EC2 user-data cannot hold the provider's region when it is
+ * a Terraform variable, and Prometheus refuses a config without one unless it can ask the instance metadata while
+ * loading. monitoring-server.sh replaces it with the region IMDS reports before promtool checks the file.
+ */
+export const AWS_REGION_PLACEHOLDER = '@aws-region@';
+
 /** Prometheus' own port (the package default); Grafana's data source points at it on the same host. */
 export const PROMETHEUS_PORT = 9090;
 
@@ -17,7 +24,7 @@ export interface PrometheusConfigOptions {
   readonly groups: readonly ScrapeTargetGroup[];
   /** Label every series carries, so one Grafana can show several clusters. */
   readonly clusterName: string;
-  /** Region of EC2 service discovery. @default none (required when an EC2 group is present) */
+  /** Region of EC2 service discovery. @default the monitor's own region, from its instance metadata */
   readonly awsRegion?: string;
   /** @default `'30s'` */
   readonly scrapeInterval?: string;

@@ -77,7 +77,7 @@ export function ec2TagMetaLabel(tag: string): string {
  * Prometheus `scrape_configs` entries, one job per group (`<exporter>-<role>[-<pool>]`), as plain objects for a
  * YAML writer. Cloud groups scrape the private address at the exporter's port and take the instance's Slurm node
  * name (tag `slurm:node-name`, label `slurm-node-name`) as `instance` when it has one.
- * @param options.awsRegion region of `ec2_sd_configs` (required when an ec2 group is present)
+ * @param options.awsRegion region of `ec2_sd_configs` (default: the monitor's own, from the instance metadata)
  * @throws with every problem `scrapeTargetProblems` finds, or a duplicate job name
  */
 export function renderScrapeConfigs(groups: readonly ScrapeTargetGroup[], options: { readonly awsRegion?: string } = {}): Record<string, unknown>[] {
@@ -99,9 +99,9 @@ export function renderScrapeConfigs(groups: readonly ScrapeTargetGroup[], option
     const keep = (source: string, value: string) => ({ source_labels: [source], regex: escapeRegex(value), action: 'keep' });
     const fixed = Object.entries(labels).map(([k, v]) => ({ target_label: k, replacement: v, action: 'replace' }));
     if (d.kind === 'ec2') {
-      if (!options.awsRegion) throw new Error(`scrape job ${job}: an EC2 group needs the AWS region for ec2_sd_configs`);
       base.ec2_sd_configs = [{
-        region: options.awsRegion,
+        // Without a region Prometheus takes the monitor's own from the instance metadata.
+        ...(options.awsRegion ? { region: options.awsRegion } : {}),
         port,
         filters: Object.entries(d.tags).map(([k, v]) => ({ name: `tag:${k}`, values: [v] })),
       }];
