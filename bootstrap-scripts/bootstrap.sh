@@ -24,6 +24,8 @@ steps=(packages)
 # The mount table's file systems, once, just before the host's Slurm daemon (or the login setup) starts.
 add_mounts() {
   [[ -s "$CDKTF_SLURM_MOUNT_TABLE" && " ${steps[*]} " != *" mounts "* ]] && steps+=(mounts)
+  # The cluster's users right after: their homes may live on a file system mounted just before.
+  [[ -s "$CDKTF_SLURM_USERS_TABLE" && " ${steps[*]} " != *" users "* ]] && steps+=(users)
   return 0
 }
 # Mesh first: on hybrid nodes slurmd reaches the controller (and munge's peers) only over the mesh.

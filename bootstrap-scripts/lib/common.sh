@@ -9,6 +9,7 @@
 #   CDKTF_SLURM_STAGING_DIR  staged rendered Slurm files (default /etc/cdktf-slurm/slurm)
 #   CDKTF_SLURM_MOUNT_TABLE  cluster file systems to mount (default /etc/cdktf-slurm/mounts.tab)
 #   CDKTF_SLURM_EXPORT_TABLE directories this host serves over NFS (default /etc/cdktf-slurm/exports.tab)
+#   CDKTF_SLURM_USERS_TABLE  the cluster's users and groups (default /etc/cdktf-slurm/users.tab)
 #   CDKTF_SLURM_LOG_DIR      bootstrap log directory     (default /var/log/cdktf-slurm)
 #   SLURM_CONF_DIR           where Slurm reads its config (default /etc/slurm)
 #   MUNGE_KEY_FILE           where munged reads its key   (default /etc/munge/munge.key)
@@ -28,10 +29,11 @@ _CDKTF_SLURM_COMMON_LOADED=1
 : "${CDKTF_SLURM_STAGING_DIR:=/etc/cdktf-slurm/slurm}"
 : "${CDKTF_SLURM_MOUNT_TABLE:=/etc/cdktf-slurm/mounts.tab}"
 : "${CDKTF_SLURM_EXPORT_TABLE:=/etc/cdktf-slurm/exports.tab}"
+: "${CDKTF_SLURM_USERS_TABLE:=/etc/cdktf-slurm/users.tab}"
 : "${CDKTF_SLURM_LOG_DIR:=/var/log/cdktf-slurm}"
 : "${SLURM_CONF_DIR:=/etc/slurm}"
 : "${MUNGE_KEY_FILE:=/etc/munge/munge.key}"
-export CDKTF_SLURM_ENV_FILE CDKTF_SLURM_STAGING_DIR CDKTF_SLURM_MOUNT_TABLE CDKTF_SLURM_EXPORT_TABLE CDKTF_SLURM_LOG_DIR SLURM_CONF_DIR MUNGE_KEY_FILE
+export CDKTF_SLURM_ENV_FILE CDKTF_SLURM_STAGING_DIR CDKTF_SLURM_MOUNT_TABLE CDKTF_SLURM_EXPORT_TABLE CDKTF_SLURM_USERS_TABLE CDKTF_SLURM_LOG_DIR SLURM_CONF_DIR MUNGE_KEY_FILE
 
 # cloud-init may run us with a PATH lacking sbin (daemons, admin tools) or /snap/bin (aws on Ubuntu
 # 24.04): append what is missing, keeping the caller's order.

@@ -8,3 +8,4 @@ export * from './node-bootstrap';
 export * from './node-env';
 export * from './package-root';
 export * from './render-user-data';
+export * from './users';

@@ -8,6 +8,7 @@ import { join, posix } from 'path';
 import { CloudConfig, type CloudConfigCommand } from './cloud-config';
 import { EXPORT_TABLE_PATH, type NfsExport, renderExportTable } from './exports';
 import { type ClusterMount, MOUNT_TABLE_PATH, mountScripts, renderMountTable } from './mounts';
+import { USERS_TABLE_PATH } from './users';
 import { renderNodeEnv, renderServiceEnv, type NodeRole } from './node-env';
 import { findPackageRoot } from './package-root';
 
@@ -143,6 +144,12 @@ export interface NodeCloudConfigOptions {
    */
   readonly exports?: readonly NfsExport[];
   /**
+   * The cluster's users and groups table (`renderUsersTable`), created identically on every host by the `users`
+   * step; adds `users.sh`. Whether this host makes home directories is node.env's `USERS_CREATE_HOMES`.
+   * @default none
+   */
+  readonly usersTable?: string;
+  /**
    * More files the node's steps read, at absolute paths outside the bootstrap and Slurm staging directories
    * (an NCCL profile, a staged enroot.conf). Never secrets: user-data holds references only.
    * @default none
@@ -188,7 +195,7 @@ const STORAGE_PASS = /^\s*StoragePass\s*=/im;
 
 /** The scripts a node with these options runs (what `fetch` delivery must upload for it). */
 export function nodeScripts(
-  options: Pick<NodeCloudConfigOptions, 'roles' | 'extraScripts' | 'scriptsDir' | 'mounts' | 'exports'>,
+  options: Pick<NodeCloudConfigOptions, 'roles' | 'extraScripts' | 'scriptsDir' | 'mounts' | 'exports' | 'usersTable'>,
 ): BootstrapScript[] {
   const scripts = loadBootstrapScripts(options.scriptsDir);
   if (!scripts.some((s) => s.relativePath === 'bootstrap.sh')) {
@@ -203,6 +210,7 @@ export function nodeScripts(
     ...(options.extraScripts ?? []),
     ...mountScripts(options.mounts ?? []),
     ...(options.exports?.length ? ['nfs-server.sh'] : []),
+    ...(options.usersTable ? ['users.sh'] : []),
   ];
   return scriptsForRoles(scripts, options.roles, [...new Set(extra)]);
 }
@@ -249,6 +257,9 @@ export function buildNodeCloudConfig(options: NodeCloudConfigOptions): CloudConf
   if (options.mounts?.length) {
     config.addWriteFile({ path: MOUNT_TABLE_PATH, content: renderMountTable(options.mounts), owner: 'root:root', permissions: '0644' });
   }
+  if (options.usersTable) {
+    config.addWriteFile({ path: USERS_TABLE_PATH, content: options.usersTable, owner: 'root:root', permissions: '0644' });
+  }
   if (options.exports?.length) {
     config.addWriteFile({ path: EXPORT_TABLE_PATH, content: renderExportTable(options.exports), owner: 'root:root', permissions: '0644' });
   }
@@ -274,7 +285,7 @@ export function buildNodeCloudConfig(options: NodeCloudConfigOptions): CloudConf
   }
 
   const owned = [BOOTSTRAP_DIR, STAGED_SLURM_DIR].map((d) => `${d}/`);
-  const taken = new Set([NODE_ENV_PATH, MOUNT_TABLE_PATH, EXPORT_TABLE_PATH, SCRIPT_MANIFEST_PATH, SCRIPT_FETCHER_PATH]);
+  const taken = new Set([NODE_ENV_PATH, MOUNT_TABLE_PATH, EXPORT_TABLE_PATH, USERS_TABLE_PATH, SCRIPT_MANIFEST_PATH, SCRIPT_FETCHER_PATH]);
   for (const [i, file] of (options.files ?? []).entries()) {
     const where = `files[${i}] (${JSON.stringify(file.path)})`;
     if (!/^(\/[A-Za-z0-9][A-Za-z0-9._+-]*)+$/.test(file.path) || file.path.split('/').includes('..')) {

@@ -12,6 +12,7 @@ import {
   EnrootSettings,
   enrootNodeSetup,
   MOUNT_TABLE_PATH,
+  USERS_TABLE_PATH,
   mountScripts,
   NODE_ENV_PATH,
   nodeScripts,
@@ -357,7 +358,8 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
     // Rendered at synth: file systems may be mounted on the pool after it is made.
     const renderUserData = () => renderNodeUserData(buildNodeCloudConfig({
       roles: ['compute'],
-      env: { ...env, ...ctl.exporterSetup(this.exporterKinds()).env },
+      env: { ...env, ...ctl.exporterSetup(this.exporterKinds()).env, ...ctl.usersSetup(this.hostMounts.mounts).env },
+      usersTable: ctl.usersSetup(this.hostMounts.mounts).usersTable,
       mounts: this.hostMounts.mounts,
       files: containers?.files,
       slurmFiles: containers?.slurmFiles,
@@ -532,7 +534,8 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
     // Rendered at synth: file systems may be mounted on the pool after it is made.
     const render = () => renderNodeUserData(buildNodeCloudConfig({
       roles: ['compute'],
-      env: { ...env, ...ctl.exporterSetup(this.exporterKinds()).env },
+      env: { ...env, ...ctl.exporterSetup(this.exporterKinds()).env, ...ctl.usersSetup(this.hostMounts.mounts).env },
+      usersTable: ctl.usersSetup(this.hostMounts.mounts).usersTable,
       mounts: this.hostMounts.mounts,
       files,
       slurmFiles: containers?.slurmFiles,
@@ -741,7 +744,7 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
 
     const mungeKeyFile = `${DOCKER_SECRETS_DIR}/munge.key`;
     const authKeyFile = `${DOCKER_SECRETS_DIR}/tailscale-authkey`;
-    const scripts = nodeScripts({ roles: ['compute'], extraScripts: ['tailscale.sh', 'exporters.sh', ...mountScripts('all')] });
+    const scripts = nodeScripts({ roles: ['compute'], extraScripts: ['tailscale.sh', 'exporters.sh', ...(ctl.hasUsers ? ['users.sh'] : []), ...mountScripts('all')] });
     const sharedEnv = this.meshNodeEnv(mesh, mungeKeyFile, authKeyFile);
     return new SshNodeBootstrap(this, 'Bootstrap', {
       hosts,
@@ -752,6 +755,7 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
         ...scripts.map((s) => ({ path: `${BOOTSTRAP_DIR}/${s.relativePath}`, content: s.content, mode: '0755' })),
         { path: NODE_ENV_PATH, content: `${sharedEnv}SLURMD_NODENAME='${this.poolName}-${index}'\n`, mode: '0600' },
         { path: MOUNT_TABLE_PATH, content: this.mountTable(), mode: '0644' },
+        ...(ctl.hasUsers ? [{ path: USERS_TABLE_PATH, content: this.usersTableUpload(), mode: '0644' }] : []),
         { path: mungeKeyFile, content: ctl.terraformMungeKey(), mode: '0400', secret: true },
         { path: authKeyFile, content: mesh.authKey, mode: '0400', secret: true },
       ],
@@ -801,9 +805,15 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
           ...dynamic,
           ...tailscaleEnv(mesh, `file:${authKeyFile}`),
           ...ctl.exporterSetup(this.exporterKinds()).env,
+          ...ctl.usersSetup(this.hostMounts.mounts).env,
         },
       }));
     });
+  }
+
+  /** The users table uploaded to Docker and SSH nodes, rendered at synth (a comment when the cluster has no users). */
+  private usersTableUpload(): string {
+    return lazyString(() => terraformLiteral(this.controller.usersSetup(this.hostMounts.mounts).usersTable ?? '# no cluster users\n'));
   }
 
   /** The mount table uploaded to Docker and SSH nodes, rendered at synth (empty when the pool mounts nothing). */
@@ -864,7 +874,7 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
     }
     const mungeKeyFile = `${DOCKER_SECRETS_DIR}/munge.key`;
     const authKeyFile = `${DOCKER_SECRETS_DIR}/tailscale-authkey`;
-    const scripts = nodeScripts({ roles: ['compute'], extraScripts: ['tailscale.sh', 'container-entrypoint.sh', 'exporters.sh', ...mountScripts('all')] });
+    const scripts = nodeScripts({ roles: ['compute'], extraScripts: ['tailscale.sh', 'container-entrypoint.sh', 'exporters.sh', ...(ctl.hasUsers ? ['users.sh'] : []), ...mountScripts('all')] });
     const nodeEnv = this.meshNodeEnv(mesh, mungeKeyFile, authKeyFile);
     const gpuCount = this.spec.gpus?.count;
     return new DockerNodeContainers(this, 'Containers', {
@@ -879,6 +889,7 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
         ...scripts.map((s) => ({ path: `${BOOTSTRAP_DIR}/${s.relativePath}`, content: s.content, permissions: '0755' })),
         { path: NODE_ENV_PATH, content: nodeEnv, permissions: '0600' },
         { path: MOUNT_TABLE_PATH, content: this.mountTable(), permissions: '0644' },
+        ...(ctl.hasUsers ? [{ path: USERS_TABLE_PATH, content: this.usersTableUpload(), permissions: '0644' }] : []),
         { path: mungeKeyFile, content: ctl.terraformMungeKey(), permissions: '0400' },
         { path: authKeyFile, content: mesh.authKey, permissions: '0400' },
       ],

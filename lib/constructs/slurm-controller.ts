@@ -16,7 +16,10 @@ import { Construct } from 'constructs';
 import { EfaSecurityGroup } from '../aws/efa';
 import { ec2InstanceRole, fixedEc2Host, grantFileSystemParameterRead, ubuntuAmi } from '../aws/node-identity';
 import { awsBootstrapScripts, BootstrapScriptBucket } from '../aws/script-bucket';
-import { buildNodeCloudConfig, exportProblems, loadBootstrapScripts, NfsExport, NodeFile, NodeRole, renderNodeUserData, SCRIPTS_BUCKET_TAG } from '../cloudinit';
+import {
+  buildNodeCloudConfig, ClusterGroup, ClusterMount, ClusterUser, exportProblems, loadBootstrapScripts, NfsExport, NodeFile, NodeRole, renderNodeUserData,
+  renderUsersTable, SCRIPTS_BUCKET_TAG, userProblems,
+} from '../cloudinit';
 import {
   gcpSecretSource,
   gcpServiceAccount,
@@ -187,6 +190,16 @@ export interface SlurmControllerProps {
    * @default none
    */
   readonly mounts?: readonly IClusterFileSystem[];
+  /**
+   * People who use the cluster: created with the same name, UID, GID, groups and SSH keys on every host (controller,
+   * login nodes, compute nodes), so files on shared storage and Slurm's accounting agree everywhere. Homes are made
+   * where /home lives: on the controller (which serves an NFS /home) and on hosts whose /home is local or on
+   * Lustre/CephFS. UIDs and GIDs 1000-59999; 1000 is usually the image's default user.
+   * @default none
+   */
+  readonly users?: readonly ClusterUser[];
+  /** Supplementary groups `users` refer to, with fixed GIDs. @default none */
+  readonly groups?: readonly ClusterGroup[];
 }
 
 /** An NFS directory the controller shares with the mesh nodes. */
@@ -304,6 +317,8 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
   private readonly nfsExports: NfsExport[] = [];
   private nfsServerGroup?: SecurityGroup;
   private readonly nfsClientGroups = new Set<string>();
+  /** The rendered users table, when the cluster has users. */
+  private readonly usersTable?: string;
 
   constructor(scope: Construct, id: string, props: SlurmControllerProps) {
     super(scope, id);
@@ -377,6 +392,11 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
     }
 
     for (const fs of props.mounts ?? []) this.addMount(fs);
+    if ((props.users?.length ?? 0) > 0 || (props.groups?.length ?? 0) > 0) {
+      const problems = userProblems(props.users ?? [], props.groups ?? [], this.node.path);
+      if (problems.length > 0) throw new Error(problems.join('\n'));
+      this.usersTable = renderUsersTable(props.users ?? [], props.groups ?? [], this.node.path);
+    }
 
     // Fail synth, before anything is written, when the assembled cluster or its user-data is wrong.
     validateAtSynth(this, () => {
@@ -699,6 +719,23 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
     return `/cdktf-slurm/${this.clusterName}/pools`;
   }
 
+  /** Whether the cluster has users (known at construction: mesh pools fix their script list early). */
+  get hasUsers(): boolean {
+    return this.usersTable !== undefined;
+  }
+
+  /**
+   * What a host needs for the cluster's users: the table, and whether it makes home directories — yes on the
+   * controller and where /home is local or on Lustre/CephFS; no where /home is an NFS mount (root_squash: only the
+   * server may create there).
+   */
+  usersSetup(mounts: readonly ClusterMount[], isController = false): { readonly usersTable?: string; readonly env: Record<string, string> } {
+    if (!this.usersTable) return { env: {} };
+    const home = mounts.find((m) => m.mountPoint === '/home');
+    const createHomes = isController || home === undefined || home.kind !== 'nfs';
+    return { usersTable: this.usersTable, env: { USERS_CREATE_HOMES: createHomes ? '1' : '0' } };
+  }
+
   /** Share disks attached so far (`NfsShare` names the next device after them). */
   get nfsExportDiskCount(): number {
     return this.nfsExports.filter((e) => e.disk).length;
@@ -951,6 +988,8 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
     const exporters = this.exporterSetup(CONTROLLER_EXPORTERS);
     Object.assign(env, exporters.env);
     extraScripts.push(...exporters.scripts);
+    const users = this.usersSetup(this.hostMounts.mounts, true);
+    Object.assign(env, users.env);
     if (this.monitorHost) {
       Object.assign(env, this.monitorHost.env, { MONITOR_ENABLED: '1' });
       extraScripts.push('monitoring/monitoring-server.sh');
@@ -977,6 +1016,7 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
       mounts: this.hostMounts.mounts,
       exports: this.nfsExports,
       files: this.monitorHost?.files(),
+      usersTable: users.usersTable,
       extraScripts,
       // Compute Engine takes 256 KiB of metadata: the scripts fit inline. EC2's 16 KiB does not.
       scriptDelivery: this.gcp ? { kind: 'inline' } : { kind: 'fetch', fetcher: 'aws/fetch-bootstrap.sh' },
