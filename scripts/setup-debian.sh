@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian/Ubuntu packages the test suite needs: validators (shellcheck, cloud-init, promtool from
 # prometheus), the real Slurm daemons the cluster tests boot (munge, slurmctld, slurmd, slurmdbd, MariaDB),
-# Prometheus and node_exporter for the live monitoring test, sudo (visudo) for the users test, and mdadm for the
-# local-SSD RAID test.
+# Prometheus and node_exporter for the live monitoring test, sudo (visudo) for the users test, python3-torch to
+# run the job templates' DDP example for real (CPU, gloo), and mdadm for the local-SSD RAID test.
 # apt here never starts services (policy-rc.d); the tests start daemons themselves, by PID.
 set -euo pipefail
 
@@ -16,7 +16,7 @@ packages=(
   shellcheck cloud-init
   munge slurmctld slurmd slurm-client slurmdbd slurmrestd slurm-wlm-jwt-plugin mariadb-server
   iproute2 util-linux procps
-  prometheus prometheus-node-exporter sudo mdadm
+  prometheus prometheus-node-exporter sudo python3-torch mdadm
 )
 
 for attempt in 1 2 3; do

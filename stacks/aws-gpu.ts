@@ -6,6 +6,7 @@ import { ComputeNodePool } from '../lib/constructs/compute-node-pool';
 import { GpuPartition } from '../lib/constructs/gpu-partition';
 import { LoginNode } from '../lib/constructs/login-node';
 import { LustreFs } from '../lib/constructs/lustre-fs';
+import { MonitoringStack } from '../lib/constructs/monitoring-stack';
 import { NfsShare } from '../lib/constructs/nfs-share';
 import { SlurmController } from '../lib/constructs/slurm-controller';
 
@@ -42,9 +43,12 @@ export class AwsGpuStack extends TerraformStack {
     // Homes (dotfiles, small code) on the controller's own volume over NFS; bulk data belongs on /lustre.
     const home = new NfsShare(this, 'Home', { controller, name: 'home', diskGiB: 200 });
     home.mountOn(g5, p5, login);
+    // Prometheus + Grafana on their own VM: GPU health (DCGM), node and Slurm state, alert rules.
+    const monitor = new MonitoringStack(this, 'Monitoring', { controller });
 
     new TerraformOutput(this, 'controller_private_ip', { value: controller.privateIp });
     new TerraformOutput(this, 'login_private_ip', { value: login.privateIp });
     new TerraformOutput(this, 'bastion_public_ip', { value: network.bastionPublicIp });
+    new TerraformOutput(this, 'grafana_url', { value: monitor.grafanaUrl, description: 'Through the bastion: ssh -L 3000:<monitor>:3000 <bastion>' });
   }
 }

@@ -5,6 +5,7 @@ import { BastionVpc } from '../lib/constructs/bastion-vpc';
 import { CephFs } from '../lib/constructs/ceph-fs';
 import { ComputeNodePool } from '../lib/constructs/compute-node-pool';
 import { LoginNode } from '../lib/constructs/login-node';
+import { MonitoringStack } from '../lib/constructs/monitoring-stack';
 import { Partition } from '../lib/constructs/partition';
 import { SlurmController } from '../lib/constructs/slurm-controller';
 
@@ -28,9 +29,12 @@ export class CephLabStack extends TerraformStack {
     // As the lab has it: one server, three 10 GiB loop-file OSDs, CephFS at /mnt/shared on every Slurm host.
     const shared = new CephFs(this, 'Shared', { controller, name: 'shared', managed: { osdCount: 3, osdSizeGiB: 10 } });
     shared.mountOn(controller, compute, login);
+    // The lab's Prometheus and Grafana, on the controller as the seed has them.
+    const monitor = new MonitoringStack(this, 'Monitoring', { controller, onController: true });
 
     new TerraformOutput(this, 'controller_private_ip', { value: controller.privateIp });
     new TerraformOutput(this, 'login_private_ip', { value: login.privateIp });
     new TerraformOutput(this, 'bastion_public_ip', { value: network.bastionPublicIp });
+    new TerraformOutput(this, 'grafana_url', { value: monitor.grafanaUrl, description: 'Through the bastion: ssh -L 3000:<controller>:3000 <bastion>' });
   }
 }

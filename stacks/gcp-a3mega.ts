@@ -1,3 +1,4 @@
+import { ComputeInstance } from '@cdktf/provider-google/lib/compute-instance';
 import { GoogleProvider } from '@cdktf/provider-google/lib/provider';
 import { TerraformOutput, TerraformStack, TerraformVariable } from 'cdktf';
 import { Construct } from 'constructs';
@@ -7,6 +8,7 @@ import { GcpClusterNetwork } from '../lib/constructs/gcp-cluster-network';
 import { GpuPartition } from '../lib/constructs/gpu-partition';
 import { LoginNode } from '../lib/constructs/login-node';
 import { LustreFs } from '../lib/constructs/lustre-fs';
+import { MonitoringStack } from '../lib/constructs/monitoring-stack';
 import { Partition } from '../lib/constructs/partition';
 import { SlurmController } from '../lib/constructs/slurm-controller';
 import { GCP_ZONES_BY_MACHINE_TYPE } from '../lib/gcp/machine-types';
@@ -123,11 +125,17 @@ export class GcpA3MegaStack extends TerraformStack {
     home.mountOn(login, a3mega, debug);
     new GpuPartition(this, 'A3MegaPartition', { controller, name: 'a3mega', pools: [a3mega], default: true, exclusive: true, maxTime: '2-00:00:00' });
     new Partition(this, 'DebugPartition', { controller, name: 'debug', pools: [debug], maxTime: '30:00', priorityTier: 10 });
+    // Prometheus + Grafana on their own VM: DCGM GPU health (XID, temperature) of the A3 Mega nodes, Slurm state.
+    const monitor = new MonitoringStack(this, 'Monitoring', { controller });
 
     new TerraformOutput(this, 'controller_internal_ip', { value: controller.privateIp });
     new TerraformOutput(this, 'login_ssh', {
       value: `gcloud compute ssh ${login.hostname} --tunnel-through-iap --zone \${var.zone} --project \${var.project}`,
       description: 'SSH to the login node through IAP (OS Login decides who may)',
+    });
+    new TerraformOutput(this, 'grafana_tunnel', {
+      value: `gcloud compute ssh ${(monitor.instance as ComputeInstance).name} --tunnel-through-iap --zone \${var.zone} --project \${var.project} -- -L 3000:localhost:3000`,
+      description: 'Grafana at http://localhost:3000 through an IAP tunnel to the monitoring VM',
     });
   }
 }

@@ -4,6 +4,7 @@ import { Construct } from 'constructs';
 import { BastionVpc } from '../lib/constructs/bastion-vpc';
 import { ComputeNodePool } from '../lib/constructs/compute-node-pool';
 import { GpuPartition } from '../lib/constructs/gpu-partition';
+import { MonitoringStack } from '../lib/constructs/monitoring-stack';
 import { Partition } from '../lib/constructs/partition';
 import { SlurmController } from '../lib/constructs/slurm-controller';
 
@@ -71,6 +72,8 @@ export class HybridGpuStack extends TerraformStack {
       clusterName: 'hybrid',
       accounting: 'local',
       mesh: { tailscale: { authKey: authKey.stringValue, tags: ['tag:slurm'] } },
+      // The seed's "NFS drive on the head node": jobs' data and outputs, the same path on every GPU box.
+      sharedDirectory: { path: '/shared' },
     });
     const gpus = new ComputeNodePool(this, 'LocalGpus', {
       controller,
@@ -84,7 +87,11 @@ export class HybridGpuStack extends TerraformStack {
     new GpuPartition(this, 'Gpu', { controller, name: 'gpu', pools: [gpus], default: true, maxTime: '1-00:00:00' });
     new Partition(this, 'Debug', { controller, name: 'debug', pools: [gpus], maxTime: '30:00', priorityTier: 10 });
 
+    // Prometheus and Grafana on the controller: only it reaches the Docker nodes over the mesh.
+    const monitor = new MonitoringStack(this, 'Monitoring', { controller, onController: true });
+
     new TerraformOutput(this, 'controller_private_ip', { value: controller.privateIp });
     new TerraformOutput(this, 'bastion_public_ip', { value: network.bastionPublicIp });
+    new TerraformOutput(this, 'grafana_url', { value: monitor.grafanaUrl, description: 'Through the bastion: ssh -L 3000:<controller>:3000 <bastion>' });
   }
 }

@@ -84,7 +84,7 @@ describe('aws-gpu: controller', () => {
     expect(slurmConf).toMatch(/^AuthAltParameters=jwt_key=\/etc\/slurm\/jwt_hs256\.key$/m);
     expect(ctlData.files.get('/etc/cdktf-slurm/slurm/slurmdbd.conf')!.content).toMatch(/^AuthAltTypes=auth\/jwt$/m);
     expect(byType('aws_secretsmanager_secret').map((x) => x.name).sort()).toEqual([
-      'awsgpu/munge-key', 'awsgpu/slurm-jwt-key', 'awsgpu/slurmdbd-db-password',
+      'awsgpu/grafana-admin-password', 'awsgpu/munge-key', 'awsgpu/slurm-jwt-key', 'awsgpu/slurmdbd-db-password',
     ]);
     const manifest = ctlData.files.get('/etc/cdktf-slurm/bootstrap.sha256')!.content;
     expect(manifest).toMatch(/  jwt-key\.sh$/m);
@@ -101,7 +101,9 @@ describe('aws-gpu: controller', () => {
     for (const r of byType('aws_iam_role_policy')) {
       for (const s of JSON.parse(r.policy).Statement) {
         expect([s.Action].flat()).not.toContain('*');
-        if (s.Sid !== 'FindNodes') expect([s.Resource].flat()).not.toContain('*');
+        // EC2 Describe* (node lookup, Prometheus' EC2 discovery) take no resource-level permissions.
+        if (s.Sid !== 'FindNodes' && s.Sid !== 'Ec2ServiceDiscovery') expect([s.Resource].flat()).not.toContain('*');
+        if (s.Sid === 'Ec2ServiceDiscovery') expect([s.Action].flat().sort()).toEqual(['ec2:DescribeAvailabilityZones', 'ec2:DescribeInstances']);
       }
     }
   });
@@ -219,7 +221,7 @@ describe('aws-gpu: pools', () => {
     const objects = byType('aws_s3_object');
     expect(objects.map((o) => o.key)).toContain('bootstrap/aws/fetch-bootstrap.sh');
     const read = byType('aws_iam_role_policy').filter((r) => r.name === 'read-bootstrap-scripts');
-    expect(read).toHaveLength(4); // controller, login, two pools
+    expect(read).toHaveLength(5); // controller, login, two pools, monitor
     for (const r of read) expect(JSON.parse(r.policy).Statement[0].Action).toEqual(['s3:GetObject']);
   });
 });

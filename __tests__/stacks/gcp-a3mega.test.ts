@@ -100,7 +100,8 @@ describe('networks', () => {
 
   test('no VM, template or NIC anywhere gets a public address', () => {
     const vms = [...all('google_compute_instance'), ...all('google_compute_instance_template')].map(([, v]) => v);
-    expect(vms).toHaveLength(4);
+    // controller, login, monitor; the two pools' templates.
+    expect(vms).toHaveLength(5);
     for (const vm of vms) {
       for (const nic of vm.network_interface) expect(nic.access_config).toBeUndefined();
     }
@@ -227,7 +228,7 @@ describe('identity and secrets', () => {
   test('no secret value in the plan: no secret versions, nodes read Secret Manager by reference', () => {
     expect(tf.resource.google_secret_manager_secret_version).toBeUndefined();
     const secrets = all('google_secret_manager_secret').map(([, s]) => s.secret_id).sort();
-    expect(secrets).toEqual(['a3mega-munge-key', 'a3mega-slurmdbd-db-password']);
+    expect(secrets).toEqual(['a3mega-grafana-admin-password', 'a3mega-munge-key', 'a3mega-slurmdbd-db-password']);
     const source = 'gcp-secretmanager:projects/my-a3mega-project/secrets/a3mega-munge-key';
     expect(ctl.env.get('MUNGE_KEY_SOURCE')).toBe(`generate+${source}`);
     for (const node of [a3, debug, login]) expect(node.env.get('MUNGE_KEY_SOURCE')).toBe(source);
