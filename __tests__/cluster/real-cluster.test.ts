@@ -8,6 +8,7 @@
  * self-test 10.213.9.0/24), so the suites can run in parallel jest workers.
  */
 import * as fs from 'fs';
+import * as path from 'path';
 import { expandHostlist, renderPlugstackConf } from '../../lib/slurm';
 import { describeCluster, SlurmTestCluster, waitFor } from './harness';
 
@@ -147,6 +148,18 @@ describeCluster('real Slurm cluster from the library (model → renderers → cl
     expect(partition).toBe('gpu');
     expect(tres.split(',')).toEqual(expect.arrayContaining(['gres/gpu=1']));
   }, 60_000);
+
+  test('the Slurm exporter (slurm-metrics.sh) reads this slurmctld: up, both nodes idle, 4 GPUs, CPUs as sinfo counts them', async () => {
+    const script = path.resolve(__dirname, '../../bootstrap-scripts/slurm-metrics.sh');
+    const r = await c.ctl.sh(`SLURM_METRICS_DIR=/tmp/slurm-metrics CDKTF_SLURM_LOG_DIR=/tmp/slurm-metrics-log bash ${script} --once && cat /tmp/slurm-metrics/slurm.prom`);
+    expect(r.code).toBe(0);
+    const m = new Map(r.stdout.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => [l.split(' ')[0], Number(l.split(' ')[1])]));
+    const cpus = (await c.client('sinfo -h -N -o "%N %C"')).split('\n').filter(Boolean);
+    const totalCpus = [...new Map(cpus.map((l) => [l.split(' ')[0], Number(l.split(' ')[1].split('/')[3])])).values()].reduce((a, b) => a + b, 0);
+    expect(Object.fromEntries(m)).toMatchObject({ slurmctld_up: 1, slurm_nodes_idle: 2, slurm_nodes_total: 2, slurm_nodes_down: 0, slurm_gpus_total: 4, slurm_gpus_alloc: 0 });
+    expect(m.get('slurm_cpus_total')).toBe(totalCpus);
+    expect(totalCpus).toBeGreaterThan(0);
+  });
 
   test('slurmrestd answers /ping and /nodes with a JWT, refuses requests without one, and does not run as root', async () => {
     const token = (await c.client('scontrol token username=nobody lifespan=300')).trim().replace(/^SLURM_JWT=/, '');
