@@ -41,6 +41,8 @@ if has_role controller; then
   # NFS exports (home, the mesh's shared directory), served before slurmctld hands out jobs that use them.
   [[ -s "$CDKTF_SLURM_EXPORT_TABLE" ]] && steps+=(nfs-server)
   add_mounts
+  # Job mail (MailProg) must work before slurmctld sends the first one.
+  [[ -n "${MAIL_RELAY:-}" ]] && steps+=(mail-relay)
   steps+=(slurmctld)
   [[ "${SLURMRESTD_ENABLED:-0}" == 1 ]] && steps+=(slurmrestd)
 fi
@@ -48,6 +50,7 @@ fi
 if has_role login && ! has_role compute && ! has_role controller; then
   # srun loads pyxis on the submit host too, or --container-image is an unknown option.
   [[ -n "${ENROOT_VERSION:-}" ]] && steps+=(containers/enroot-pyxis)
+  [[ -n "${APPTAINER_VERSION:-}" ]] && steps+=(containers/apptainer)
   add_mounts
   steps+=(login)
 fi
@@ -61,6 +64,7 @@ if has_role compute; then
   [[ "${TCPXO_ENABLED:-0}" == 1 ]] && steps+=(gcp/tcpxo)
   # enroot + pyxis: slurmd loads the SPANK plugin when it starts, so it must be in place first.
   [[ -n "${ENROOT_VERSION:-}" ]] && steps+=(containers/enroot-pyxis)
+  [[ -n "${APPTAINER_VERSION:-}" ]] && steps+=(containers/apptainer)
   # Cluster file systems, mounted before slurmd takes jobs that read them.
   add_mounts
   steps+=(slurmd)

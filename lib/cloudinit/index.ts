@@ -1,3 +1,4 @@
+export * from './apptainer';
 export * from './budget';
 export * from './cloud-config';
 export * from './encode';

@@ -11,6 +11,8 @@ import {
   buildNodeCloudConfig,
   EnrootSettings,
   enrootNodeSetup,
+  ApptainerSettings,
+  apptainerNodeSetup,
   MOUNT_TABLE_PATH,
   USERS_TABLE_PATH,
   mountScripts,
@@ -124,10 +126,12 @@ export interface ComputeNodePoolProps {
   /** Cloud nodes kept up even when idle. @default 0 */
   readonly minCount?: number;
   /**
-   * GPUs per node as you expect them; checked against the instance type's table entry.
-   * @default taken from the table
+   * GPUs per node as you expect them; checked against the instance type's table entry. `shardsPerGpu` lets jobs
+   * share a GPU through Slurm's `shard` GRES (`--gres=shard:N`): each GPU counts as that many shards
+   * (`GresTypes=gpu,shard`, `Gres=gpu:<type>:<n>,shard:<n*shards>` and gres.conf lines rendered for the pool).
+   * @default taken from the table; no sharing
    */
-  readonly gpus?: { readonly type?: string; readonly count?: number };
+  readonly gpus?: { readonly type?: string; readonly count?: number; readonly shardsPerGpu?: number };
   /** CPUs per node, for types the table lacks. @default from the table */
   readonly cpus?: number;
   /** Memory Slurm may hand out, MiB, for types the table lacks. @default from the table, minus OS headroom */
@@ -194,6 +198,12 @@ export interface ComputeNodePoolProps {
    */
   readonly enroot?: EnrootSettings;
   /**
+   * Apptainer (unprivileged, from the pinned upstream .deb with its checksum) on every node, beside or instead of
+   * enroot; with `registry`, a cluster registry that Apptainer pulls Docker Hub images through.
+   * @default none
+   */
+  readonly apptainer?: ApptainerSettings;
+  /**
    * Cluster file systems every node mounts at boot, before slurmd starts (the same as `fs.mountOn(pool)`). Docker
    * and SSH pools also mount the controller's `sharedDirectory` without being asked.
    * @default none
@@ -249,6 +259,9 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
         }
       }
     }
+    if ((props.docker !== undefined || props.ssh !== undefined) && props.apptainer !== undefined) {
+      throw new ConstructPropError(this, 'apptainer', '<settings>', 'is installed on EC2 and Compute Engine pools only', 'Install Apptainer in the Docker image or on the SSH hosts yourself, or drop apptainer');
+    }
     if ((props.docker !== undefined || props.ssh !== undefined) && props.enroot !== undefined) {
       throw new ConstructPropError(this, 'enroot', '<settings>', 'is installed on EC2 and Compute Engine pools only', 'Drop enroot from a Docker or SSH pool');
     }
@@ -260,7 +273,7 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
       }
     }
     if (props.ssh !== undefined) {
-      this.spec = this.sshPoolSpec(props, props.ssh);
+      this.spec = this.withShards(props, this.sshPoolSpec(props, props.ssh));
       // VMs with systemd: no runsWithoutSystemd.
       props.controller.addNodePool(this.spec);
       this.sshBootstrap = this.placeOverSsh(props.ssh);
@@ -285,7 +298,7 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
         'Drop instanceType for a Docker pool, or drop docker for an AWS pool');
     }
     if (props.docker !== undefined) {
-      this.spec = this.dockerPoolSpec(props, props.docker);
+      this.spec = this.withShards(props, this.dockerPoolSpec(props, props.docker));
       props.controller.addNodePool(this.spec, { runsWithoutSystemd: true });
       this.containers = this.placeOnDocker(props.docker);
       this.joinCluster(props);
@@ -293,8 +306,8 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
     }
     if (ctlNet.cloud === 'gcp') {
       const { spec, info } = this.gcpPoolSpec(props, ctlNet);
-      this.spec = spec;
-      props.controller.addNodePool(spec);
+      this.spec = this.withShards(props, spec);
+      props.controller.addNodePool(this.spec);
       this.gcp = this.placeOnGcp(props, ctlNet, info);
       this.joinCluster(props);
       return;
@@ -329,6 +342,7 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
       features: props.features ?? [instanceType],
       weight: props.weight,
     });
+    this.spec = this.withShards(props, this.spec);
 
     const ctl = props.controller;
     const aws = ctl.awsHost('an EC2 pool');
@@ -338,6 +352,7 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
     grantFileSystemParameterRead(this, role, ctl.clusterName);
     const containers = props.enroot ? enrootNodeSetup(props.enroot, `${where}: enroot`) : undefined;
     if (containers) ctl.useContainers();
+    const apptainer = props.apptainer ? apptainerNodeSetup(props.apptainer, `${where}: apptainer`) : undefined;
 
     const efa = props.efa ?? (info?.efa === true && info.gpu !== undefined && info.maxEfaInterfaces >= 4);
     if (efa && !info?.efa) {
@@ -354,6 +369,7 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
       ...(efa && info ? efaNodeEnv(info, where) : {}),
       ...(needsFabricManager(gpus) ? { GPU_FABRIC_MANAGER: '1' } : {}),
       ...(containers?.env ?? {}),
+      ...(apptainer?.env ?? {}),
     };
     // Rendered at synth: file systems may be mounted on the pool after it is made.
     const renderUserData = () => renderNodeUserData(buildNodeCloudConfig({
@@ -361,10 +377,11 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
       env: { ...env, ...ctl.exporterSetup(this.exporterKinds()).env, ...ctl.usersSetup(this.hostMounts.mounts).env },
       usersTable: ctl.usersSetup(this.hostMounts.mounts).usersTable,
       mounts: this.hostMounts.mounts,
-      files: containers?.files,
+      files: [...(containers?.files ?? []), ...(apptainer?.files ?? [])],
       slurmFiles: containers?.slurmFiles,
       extraScripts: [
         'aws/node-name.sh', ...(efa ? ['aws/efa.sh'] : []), ...(containers ? ['containers/enroot-pyxis.sh'] : []),
+        ...(apptainer ? ['containers/apptainer.sh'] : []),
         ...ctl.exporterSetup(this.exporterKinds()).scripts,
       ],
       scriptDelivery: { kind: 'fetch', fetcher: 'aws/fetch-bootstrap.sh' },
@@ -510,6 +527,7 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
     // Compute Engine user-data is a Terraform string: checksums may be Terraform variables.
     const containers = props.enroot ? enrootNodeSetup(props.enroot, `${where}: enroot`, { isDeferred: Token.isUnresolved }) : undefined;
     if (containers) ctl.useContainers();
+    const apptainer = props.apptainer ? apptainerNodeSetup(props.apptainer, `${where}: apptainer`, { isDeferred: Token.isUnresolved }) : undefined;
     const gpus = this.spec.gpus;
     const env: Record<string, string> = {
       CLUSTER_NAME: ctl.clusterName,
@@ -521,15 +539,18 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
       ...((info?.localSsdCount ?? 0) > 0 ? { LOCALSSD_RAID: '1', LOCALSSD_REQUIRED: '1' } : {}),
       ...(tcpxo ? tcpxoNodeEnv(tcpxo) : {}),
       ...(containers?.env ?? {}),
+      ...(apptainer?.env ?? {}),
     };
     const extraScripts = [
       ...((info?.localSsdCount ?? 0) > 0 ? ['gcp/localssd-raid.sh'] : []),
       ...(tcpxo ? ['gcp/tcpxo.sh', 'gcp/tcpxo-prolog.sh', 'gcp/tcpxo-epilog.sh'] : []),
       ...(containers ? ['containers/enroot-pyxis.sh'] : []),
+      ...(apptainer ? ['containers/apptainer.sh'] : []),
     ];
     const files = [
       ...(tcpxo ? [{ path: NCCL_TCPXO_PROFILE_PATH, content: renderNcclTcpxoProfile(tcpxo) }] : []),
       ...(containers?.files ?? []),
+      ...(apptainer?.files ?? []),
     ];
     // Rendered at synth: file systems may be mounted on the pool after it is made.
     const render = () => renderNodeUserData(buildNodeCloudConfig({
@@ -840,6 +861,16 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
   }
 
   /** The pool's model entry, checked by the pure core, with errors that name this construct. */
+  /** `gpus.shardsPerGpu` applied to the pool's GPUs (whatever placement found them), checked by the pure core. */
+  private withShards(props: ComputeNodePoolProps, spec: NodePoolSpec): NodePoolSpec {
+    const shards = props.gpus?.shardsPerGpu;
+    if (shards === undefined) return spec;
+    if (!spec.gpus) {
+      throw new ConstructPropError(this, 'gpus.shardsPerGpu', shards, 'a pool without GPUs has nothing to share', 'Drop shardsPerGpu, or use a GPU instance type');
+    }
+    return this.checked({ ...spec, gpus: { ...spec.gpus, shardsPerGpu: shards } });
+  }
+
   private checked(spec: NodePoolSpec): NodePoolSpec {
     const issues = validateNodePool(spec, this.controller.slurmVersion, 'props');
     if (issues.length > 0) {

@@ -3,7 +3,10 @@ import { ComputeInstance } from '@cdktf/provider-google/lib/compute-instance';
 import { Token } from 'cdktf';
 import { Construct } from 'constructs';
 import { ec2InstanceRole, fixedEc2Host, grantFileSystemParameterRead, grantMungeKeyRead, ubuntuAmi } from '../aws/node-identity';
-import { buildNodeCloudConfig, EnrootNodeSetup, EnrootSettings, enrootNodeSetup, renderNodeUserData, SCRIPTS_BUCKET_TAG } from '../cloudinit';
+import {
+  ApptainerNodeSetup, ApptainerSettings, apptainerNodeSetup, buildNodeCloudConfig, EnrootNodeSetup, EnrootSettings, enrootNodeSetup, renderNodeUserData,
+  SCRIPTS_BUCKET_TAG,
+} from '../cloudinit';
 import { gcpAccountId, gcpName, gcpServiceAccount, gcpServiceAccountMember, gcpStaticInstance, grantLogging, grantSecretAccess } from '../gcp/vm';
 import { hostAddress } from '../net/cidr';
 import { renderControllerFiles } from '../slurm';
@@ -42,6 +45,8 @@ export interface LoginNodeProps {
    * @default none
    */
   readonly enroot?: EnrootSettings;
+  /** Apptainer on the login node (build and test images where users submit): the pools' settings. @default none */
+  readonly apptainer?: ApptainerSettings;
 }
 
 /**
@@ -60,6 +65,7 @@ export class LoginNode extends Construct implements IFileSystemClient, IScrapeTa
   readonly hostname: string;
   readonly fileSystemClientNetwork: FileSystemClientNetwork;
   private readonly hostMounts = new HostMounts(this);
+  private readonly apptainer?: ApptainerNodeSetup;
   private readonly clusterName: string;
   private readonly reach: TargetReach;
 
@@ -102,6 +108,9 @@ export class LoginNode extends Construct implements IFileSystemClient, IScrapeTa
       ? enrootNodeSetup(props.enroot, `${this.node.path}: enroot`, net.cloud === 'gcp' ? { isDeferred: Token.isUnresolved } : {})
       : undefined;
     if (containers) ctl.useContainers();
+    this.apptainer = props.apptainer
+      ? apptainerNodeSetup(props.apptainer, `${this.node.path}: apptainer`, net.cloud === 'gcp' ? { isDeferred: Token.isUnresolved } : {})
+      : undefined;
 
     if (net.cloud === 'gcp') {
       this.fileSystemClientNetwork = {
@@ -192,15 +201,19 @@ export class LoginNode extends Construct implements IFileSystemClient, IScrapeTa
         SLURM_CONTROLLER: `${ctl.privateIp}:6817`,
         MUNGE_KEY_SOURCE: ctl.mungeKeySource,
         ...(containers?.env ?? {}),
+        ...(this.apptainer?.env ?? {}),
         ...ctl.exporterSetup(['node']).env,
         ...ctl.usersSetup(this.hostMounts.mounts).env,
       },
       usersTable: ctl.usersSetup(this.hostMounts.mounts).usersTable,
       hostname: this.hostname,
       slurmFiles: [...staged, ...(containers?.slurmFiles ?? [])],
-      files: containers?.files,
+      files: [...(containers?.files ?? []), ...(this.apptainer?.files ?? [])],
       mounts: this.hostMounts.mounts,
-      extraScripts: [...(containers ? ['containers/enroot-pyxis.sh'] : []), ...ctl.exporterSetup(['node']).scripts],
+      extraScripts: [
+        ...(containers ? ['containers/enroot-pyxis.sh'] : []), ...(this.apptainer ? ['containers/apptainer.sh'] : []),
+        ...ctl.exporterSetup(['node']).scripts,
+      ],
       scriptDelivery: onGcp ? { kind: 'inline' } : { kind: 'fetch', fetcher: 'aws/fetch-bootstrap.sh' },
     });
     return renderNodeUserData(config, { target: onGcp ? 'gcp' : 'aws', role: 'login', where: this.node.path });

@@ -200,6 +200,29 @@ export interface SlurmControllerProps {
   readonly users?: readonly ClusterUser[];
   /** Supplementary groups `users` refer to, with fixed GIDs. @default none */
   readonly groups?: readonly ClusterGroup[];
+  /**
+   * Job mail (`sbatch --mail-type=END`) through your SMTP relay: `MailProg=/usr/bin/mail`, relayed by msmtp with TLS.
+   * @default none (no MailProg: --mail-type sends nothing)
+   */
+  readonly mail?: JobMail;
+}
+
+/** Where slurmctld sends job mail. */
+export interface JobMail {
+  /** The relay, `host:port` (587 STARTTLS, 465 implicit TLS). */
+  readonly relay: string;
+  /** Sender address. */
+  readonly from: string;
+  /** SMTP user, when the relay wants a login. @default none (no authentication) */
+  readonly user?: string;
+  /**
+   * Secret holding the relay password (`aws-secretsmanager:<name>` under `<cluster>/`, or `gcp-secretmanager:projects/P/secrets/S`
+   * the controller can read), fetched at boot. Never the password itself.
+   * @default none
+   */
+  readonly passwordSecret?: string;
+  /** @default `'starttls'` (`'tls'` for port 465; `'off'` only for a relay inside the cluster, never with a password) */
+  readonly tls?: 'starttls' | 'tls' | 'off';
 }
 
 /** An NFS directory the controller shares with the mesh nodes. */
@@ -392,6 +415,7 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
     }
 
     for (const fs of props.mounts ?? []) this.addMount(fs);
+    if (props.mail) this.checkMail(props.mail);
     if ((props.users?.length ?? 0) > 0 || (props.groups?.length ?? 0) > 0) {
       const problems = userProblems(props.users ?? [], props.groups ?? [], this.node.path);
       if (problems.length > 0) throw new Error(problems.join('\n'));
@@ -456,6 +480,8 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
       grantSecretVersionAdder(this, `${id}Add`, { project, secretId, member: identity.member });
       return gcpSecretSource(project, secretId);
     };
+    const mailSecret = /^gcp-secretmanager:projects\/([^/]+)\/secrets\/([A-Za-z0-9_-]+)$/.exec(props.mail?.passwordSecret ?? '');
+    if (mailSecret) grantSecretAccess(this, 'MailPasswordRead', { project: mailSecret[1], secretId: mailSecret[2], member: identity.member });
     const mungeKeySource = ownSecret('MungeKey', 'munge-key', `munge key of Slurm cluster ${props.clusterName}; generated on the controller at first boot`);
     if (props.restApi) {
       this.jwtKeySource = `generate+${ownSecret('JwtKey', 'slurm-jwt-key', `HS256 key slurmrestd JWTs of ${props.clusterName} are verified with; generated on the controller`)}`;
@@ -541,6 +567,11 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
       );
     }
 
+    const mailSecret = props.mail?.passwordSecret;
+    if (mailSecret?.startsWith('aws-secretsmanager:')) {
+      // Read-only would do; the statement below is the controller's one secret policy, kept to its own secrets.
+      secretArns.push(`arn:aws:secretsmanager:*:*:secret:${mailSecret.slice('aws-secretsmanager:'.length)}-*`);
+    }
     const identity = ec2InstanceRole(this, `${prefix}-slurm-controller`, `Slurm controller of ${prefix}: reads and first-boot-writes its own secrets`);
     const role = identity.role;
     const profile = identity.profile;
@@ -717,6 +748,36 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
   /** SSM parameter path under which pools publish their launch settings. */
   get poolParameterPrefix(): string {
     return `/cdktf-slurm/${this.clusterName}/pools`;
+  }
+
+  private checkMail(mail: JobMail): void {
+    const hostPort = /^([A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?):(\d{1,5})$/.exec(mail.relay ?? '');
+    if (!hostPort || Number(hostPort[3]) < 1 || Number(hostPort[3]) > 65535) {
+      throw new ConstructPropError(this, 'mail.relay', mail.relay, 'is not host:port', "Use e.g. 'email-smtp.us-east-1.amazonaws.com:587'");
+    }
+    if (!/^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$/.test(mail.from ?? '')) {
+      throw new ConstructPropError(this, 'mail.from', mail.from, 'is not an e-mail address', "Use e.g. 'slurm@example.org'");
+    }
+    const tls = mail.tls ?? 'starttls';
+    if (!['starttls', 'tls', 'off'].includes(tls)) throw new ConstructPropError(this, 'mail.tls', tls, 'is not starttls, tls or off', "Use 'starttls' (587) or 'tls' (465)");
+    if (mail.user !== undefined && !/^[A-Za-z0-9._@+-]{1,128}$/.test(mail.user)) {
+      throw new ConstructPropError(this, 'mail.user', mail.user, 'is not an SMTP user name', 'Give the relay login, without spaces');
+    }
+    if (mail.passwordSecret !== undefined) {
+      if (mail.user === undefined) throw new ConstructPropError(this, 'mail.user', undefined, 'is needed with passwordSecret', 'Give the relay login');
+      if (tls === 'off') throw new ConstructPropError(this, 'mail.tls', tls, 'would send the relay password in clear', "Use 'starttls' or 'tls'");
+      const cloud = this.network.cloud;
+      const ok = cloud === 'aws'
+        ? new RegExp(`^aws-secretsmanager:${this.clusterName}/[A-Za-z0-9/_+=.@-]+$`).test(mail.passwordSecret)
+        : /^gcp-secretmanager:projects\/[^/\s]+\/secrets\/[A-Za-z0-9_-]+$/.test(mail.passwordSecret);
+      if (!ok) {
+        // Never echo what may be the password itself.
+        throw new ConstructPropError(this, 'mail.passwordSecret', `<${mail.passwordSecret.length} characters>`,
+          'is not a secret reference the controller may read',
+          cloud === 'aws' ? `Store the password in Secrets Manager as '${this.clusterName}/smtp-password' and give 'aws-secretsmanager:${this.clusterName}/smtp-password'`
+            : "Give 'gcp-secretmanager:projects/<project>/secrets/<id>' and grant the controller's service account access");
+      }
+    }
   }
 
   /** Whether the cluster has users (known at construction: mesh pools fix their script list early). */
@@ -962,6 +1023,7 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
       extraSlurmConf: this.props.extraSlurmConf,
       cgroup: this.nodesWithoutSystemd ? { ignoreSystemdOnFailure: true } : undefined,
       jwtAuth: this.props.restApi === true,
+      mailProg: this.props.mail ? '/usr/bin/mail' : undefined,
       ...(this.jobHookUsers.length > 0 ? { prolog: [NODE_PROLOG_GLOB], epilog: [NODE_EPILOG_GLOB], prologFlags: ['Alloc', 'Contain'] } : {}),
     };
   }
@@ -985,6 +1047,13 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
       extraScripts.push('tailscale.sh');
     }
     if (spec.powerSaving) env.AWS_POOL_PARAMETERS = this.poolParameterPrefix;
+    const mail = this.props.mail;
+    if (mail) {
+      Object.assign(env, { MAIL_RELAY: mail.relay, MAIL_FROM: mail.from, MAIL_TLS: mail.tls ?? 'starttls' });
+      if (mail.user) env.MAIL_USER = mail.user;
+      if (mail.passwordSecret) env.MAIL_PASSWORD_SOURCE = mail.passwordSecret;
+      extraScripts.push('mail-relay.sh');
+    }
     const exporters = this.exporterSetup(CONTROLLER_EXPORTERS);
     Object.assign(env, exporters.env);
     extraScripts.push(...exporters.scripts);
