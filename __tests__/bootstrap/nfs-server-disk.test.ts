@@ -9,9 +9,9 @@
 import { execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { FAKE_DPKG_QUERY, installFakes, SCRIPTS_DIR, Sandbox } from './sh';
+import { FAKE_DPKG_QUERY, installFakes, LoopDevices, Sandbox, SCRIPTS_DIR } from './sh';
 
-const canRun = process.getuid?.() === 0 && spawnSync('losetup', ['--find']).status === 0;
+const canRun = LoopDevices.available();
 if (!canRun) console.warn('\n!!! SKIPPING nfs-server.sh disk tests: need root and a free loop device (losetup --find)\n');
 const maybe = canRun ? describe : describe.skip;
 
@@ -35,18 +35,11 @@ maybe('nfs-server.sh on a real data disk', () => {
   let sb: Sandbox;
   let fake: string;
   let bin: string;
-  const loops: string[] = [];
   let home: string;
   let fstab: string;
 
-  const newLoop = (name: string, label?: string): string => {
-    const img = sb.file(name, Buffer.alloc(0));
-    fs.truncateSync(img, 32 * 1024 * 1024);
-    if (label) execFileSync('mkfs.ext4', ['-q', '-L', label, img]);
-    const dev = execFileSync('losetup', ['--find', '--show', img], { encoding: 'utf8' }).trim();
-    loops.push(dev);
-    return dev;
-  };
+  const loopDevices = new LoopDevices(() => sb);
+  const newLoop = (name: string, label?: string): string => loopDevices.add(name, label);
   // blkid -p probes the device itself (no cache, no udev links); a blank device has no label.
   const labelOf = (dev: string) => spawnSync('blkid', ['-p', '-o', 'value', '-s', 'LABEL', dev], { encoding: 'utf8' }).stdout.trim();
 
@@ -93,7 +86,7 @@ maybe('nfs-server.sh on a real data disk', () => {
     execFileSync('chown', ['-R', '1000:1000', path.join(home, 'ubuntu')]);
   });
   afterEach(() => {
-    for (const dev of loops.splice(0)) spawnSync('losetup', ['-d', dev]);
+    loopDevices.detach();
     sb.cleanup();
   });
 

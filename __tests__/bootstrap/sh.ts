@@ -2,7 +2,7 @@
  * Helpers for the bootstrap-script tests: run bash with common.sh sourced, in a throwaway directory
  * that holds the log and the node env file, so nothing on the host is touched.
  */
-import { spawnSync } from 'child_process';
+import { execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -149,4 +149,29 @@ export function installFakes(sb: Sandbox, fakes: Readonly<Record<string, string>
   fs.mkdirSync(bin, { recursive: true });
   for (const [name, text] of Object.entries(fakes)) fs.writeFileSync(path.join(bin, name), text, { mode: 0o755 });
   return { fake, bin };
+}
+
+/** Loop devices over 32 MiB image files in a sandbox (blank, or ext4 with a label), detached by `detach()`. */
+export class LoopDevices {
+  private readonly devices: string[] = [];
+
+  constructor(private readonly sandbox: () => Sandbox) {}
+
+  /** Whether this machine can make them: root and a free loop device. */
+  static available(): boolean {
+    return process.getuid?.() === 0 && spawnSync('losetup', ['--find']).status === 0;
+  }
+
+  add(name: string, label?: string): string {
+    const img = this.sandbox().file(name, Buffer.alloc(0));
+    fs.truncateSync(img, 32 * 1024 * 1024);
+    if (label) execFileSync('mkfs.ext4', ['-q', '-L', label, img]);
+    const dev = execFileSync('losetup', ['--find', '--show', img], { encoding: 'utf8' }).trim();
+    this.devices.push(dev);
+    return dev;
+  }
+
+  detach(): void {
+    for (const dev of this.devices.splice(0)) spawnSync('losetup', ['-d', dev]);
+  }
 }

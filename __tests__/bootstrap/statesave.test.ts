@@ -5,27 +5,20 @@
 import { execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { Sandbox, SCRIPTS_DIR } from './sh';
+import { LoopDevices, Sandbox, SCRIPTS_DIR } from './sh';
 
 // Needs root and a free loop device; where the machine has none, say so loudly and skip.
-const canRun = process.getuid?.() === 0 && spawnSync('losetup', ['--find']).status === 0;
+const canRun = LoopDevices.available();
 if (!canRun) console.warn('\n!!! SKIPPING statesave.sh tests: need root and a free loop device (losetup --find)\n');
 const maybe = canRun ? describe : describe.skip;
 
 maybe('statesave.sh', () => {
   let sb: Sandbox;
-  const loops: string[] = [];
   let stateDir: string;
   let fstab: string;
 
-  const newLoop = (name: string, label?: string): string => {
-    const img = sb.file(name, Buffer.alloc(0));
-    fs.truncateSync(img, 32 * 1024 * 1024);
-    if (label) execFileSync('mkfs.ext4', ['-q', '-L', label, img]);
-    const dev = execFileSync('losetup', ['--find', '--show', img], { encoding: 'utf8' }).trim();
-    loops.push(dev);
-    return dev;
-  };
+  const loopDevices = new LoopDevices(() => sb);
+  const newLoop = (name: string, label?: string): string => loopDevices.add(name, label);
 
   /** Runs the step in a fresh private mount namespace; reports where the state dir is mounted from, then. */
   const run = (device: string) => {
@@ -45,7 +38,7 @@ maybe('statesave.sh', () => {
     fs.writeFileSync(sb.envFile, '');
   });
   afterEach(() => {
-    for (const dev of loops.splice(0)) spawnSync('losetup', ['-d', dev]);
+    loopDevices.detach();
     sb.cleanup();
   });
 

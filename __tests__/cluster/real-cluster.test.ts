@@ -150,8 +150,13 @@ describeCluster('real Slurm cluster from the library (model → renderers → cl
   }, 60_000);
 
   test('the Slurm exporter (slurm-metrics.sh) reads this slurmctld: up, both nodes idle, 4 GPUs, CPUs as sinfo counts them', async () => {
-    const script = path.resolve(__dirname, '../../bootstrap-scripts/slurm-metrics.sh');
-    const r = await c.ctl.sh(`SLURM_METRICS_DIR=/tmp/slurm-metrics CDKTF_SLURM_LOG_DIR=/tmp/slurm-metrics-log bash ${script} --once && cat /tmp/slurm-metrics/slurm.prom`);
+    // The node's /tmp is its own (and the checkout may live under the host's /tmp): copy the script and its library in.
+    const scripts = path.resolve(__dirname, '../../bootstrap-scripts');
+    for (const f of ['slurm-metrics.sh', 'lib/common.sh']) {
+      const put = await c.ctl.sh(`mkdir -p /tmp/exporter/lib && cat > /tmp/exporter/${f}`, { input: fs.readFileSync(path.join(scripts, f)) });
+      expect(put.code).toBe(0);
+    }
+    const r = await c.ctl.sh('SLURM_METRICS_DIR=/tmp/slurm-metrics CDKTF_SLURM_LOG_DIR=/tmp/slurm-metrics-log bash /tmp/exporter/slurm-metrics.sh --once && cat /tmp/slurm-metrics/slurm.prom');
     expect(r.code).toBe(0);
     const m = new Map(r.stdout.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => [l.split(' ')[0], Number(l.split(' ')[1])]));
     const cpus = (await c.client('sinfo -h -N -o "%N %C"')).split('\n').filter(Boolean);
