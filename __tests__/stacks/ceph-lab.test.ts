@@ -107,7 +107,7 @@ describe('CephFs refuses bad input', () => {
     ['neither managed nor existing', {}, /c\/Fs: managed\/existing = .*give exactly one/],
     ['an existing cluster without an fsid', { existing: { monitors: ['10.0.1.10'], fsid: 'x', clientName: 'fs-client', keySecret: 'hpc/filesystems/k' } }, /existing\.fsid = "x": is not a Ceph fsid/],
     ['no monitors', { existing: { monitors: [], fsid: FSID, clientName: 'fs-client', keySecret: 'hpc/filesystems/k' } }, /existing\.monitors = \[\]: must list monitor addresses/],
-    ['a key secret the hosts may not read', { existing: { monitors: ['10.0.1.10'], fsid: FSID, clientName: 'fs-client', keySecret: 'other/key' } }, /existing\.keySecret = "other\/key": must be a Secrets Manager name under hpc\/filesystems\//],
+    ['a key secret the hosts may not read', { existing: { monitors: ['10.0.1.10'], fsid: FSID, clientName: 'fs-client', keySecret: 'other/key' } }, /existing\.keySecret = "<9 characters>": must be a Secrets Manager name under hpc\/filesystems\//],
     ['a client name with the client. prefix', { existing: { monitors: ['10.0.1.10'], fsid: FSID, clientName: 'client.x', keySecret: 'hpc/filesystems/k' } }, /existing\.clientName = "client\.x"/],
     ['zero OSDs', { managed: { osdCount: 0 } }, /managed\.osdCount = 0: must be a whole number from 1 to 12/],
     ['a secret in the mount options', { managed: {}, mountOptions: 'secret=AQD9k2Vm' }, /mountOptions = .*without mon_addr, secret or secretfile/],

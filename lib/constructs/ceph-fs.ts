@@ -67,6 +67,8 @@ export interface CephFsProps {
 /** Ceph's ports: msgr2 and legacy monitors, and the OSD/MDS range. */
 const CEPH_PORTS: readonly [number, number, string][] = [[3300, 3300, 'monitor (msgr2)'], [6789, 6789, 'monitor (v1)'], [6800, 7300, 'OSD and MDS']];
 const NAME = /^[a-z][a-z0-9-]{0,30}$/;
+/** What a bad `keySecret` is shown as: it may be the key itself, pasted where its secret's name belongs. */
+const redacted = (v: unknown): string => (typeof v === 'string' ? `<${v.length} characters>` : String(v));
 const FSID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const MONITOR = /^(\d{1,3}\.){3}\d{1,3}(:\d{1,5})?$/;
 
@@ -133,7 +135,7 @@ export class CephFs extends ClusterFileSystem {
       if (net.cloud === 'gcp') {
         const full = typeof x.keySecret === 'string' ? /^projects\/([a-z][-a-z0-9]{4,28}[a-z0-9])\/secrets\/([A-Za-z0-9_-]{1,255})$/.exec(x.keySecret) : null;
         if (!full && (typeof x.keySecret !== 'string' || !/^[A-Za-z0-9_-]{1,255}$/.test(x.keySecret))) {
-          throw new ConstructPropError(this, 'existing.keySecret', x.keySecret, 'is not a Secret Manager secret ID or projects/P/secrets/S path',
+          throw new ConstructPropError(this, 'existing.keySecret', redacted(x.keySecret), 'is not a Secret Manager secret ID or projects/P/secrets/S path',
             `Store the key as e.g. '${name}-ceph-client-key' (gcloud secrets create … --data-file=<(ceph auth print-key client.${x.clientName}))`);
         }
         this.gcpKeySecret = full ? { project: full[1], secretId: full[2] } : { project: net.project, secretId: x.keySecret };
@@ -141,7 +143,7 @@ export class CephFs extends ClusterFileSystem {
         return;
       }
       if (typeof x.keySecret !== 'string' || !x.keySecret.startsWith(secretPrefix) || x.keySecret.length === secretPrefix.length) {
-        throw new ConstructPropError(this, 'existing.keySecret', x.keySecret, `must be a Secrets Manager name under ${secretPrefix}, the only secrets the cluster's hosts may read`,
+        throw new ConstructPropError(this, 'existing.keySecret', redacted(x.keySecret), `must be a Secrets Manager name under ${secretPrefix}, the only secrets the cluster's hosts may read`,
           `Store the key as e.g. '${secretPrefix}${name}-client-key' (aws secretsmanager create-secret --secret-string "$(ceph auth print-key client.${x.clientName})")`);
       }
       this.secretSource = `aws-secretsmanager:${x.keySecret}`;
