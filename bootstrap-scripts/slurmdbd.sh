@@ -36,15 +36,9 @@ logfile=$(conf_get "$staged" LogFile "")
 [[ "$storage_user" =~ ^[A-Za-z0-9_]{1,80}$ ]] || die "StorageUser '$storage_user' in $staged must be letters, digits or _"
 [[ "$storage_loc" =~ ^[A-Za-z0-9_]{1,64}$ ]] || die "StorageLoc '$storage_loc' in $staged must be letters, digits or _"
 
-# new_db_password FILE : 32 characters of [A-Za-z0-9]: slurmdbd.conf has no quoting, and SQL strings below
-# take it verbatim (~190 bits). Filter a fixed chunk into a file and cut it there: a `| head` after tr could
-# end tr with SIGPIPE and trip pipefail.
-new_db_password() {
-  (umask 077 && head -c 4096 /dev/urandom | LC_ALL=C tr -dc 'A-Za-z0-9' >"$1.chars" && head -c 32 "$1.chars" >"$1")
-  [[ "$(stat -c %s "$1")" == 32 ]] || die "could not generate a 32-character password from /dev/urandom"
-}
+# [A-Za-z0-9] only: slurmdbd.conf has no quoting, and SQL strings below take it verbatim.
 make_tmpdir work
-fetch_or_generate "$DB_PASSWORD_SOURCE" "$work/dbpass" new_db_password "a 32-character DB password"
+fetch_or_generate "$DB_PASSWORD_SOURCE" "$work/dbpass" new_password "a 32-character DB password"
 db_pass=$(<"$work/dbpass") # drops trailing newlines, which are never part of a password
 [[ -n "$db_pass" ]] || die "DB password from '$DB_PASSWORD_SOURCE' is empty; store a non-empty value"
 # slurmdbd.conf has no quoting for these; '#' would start a comment.

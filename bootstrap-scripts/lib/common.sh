@@ -610,6 +610,14 @@ fetch_or_generate() {
   fi
 }
 
+# new_password FILE : a generator for fetch_or_generate: 32 characters of [A-Za-z0-9] (~190 bits), safe in
+# config files without quoting. A fixed chunk is filtered into a file and cut there: a `| head` after tr could
+# end tr with SIGPIPE and trip pipefail.
+new_password() {
+  (umask 077 && head -c 4096 /dev/urandom | LC_ALL=C tr -dc 'A-Za-z0-9' >"$1.chars" && head -c 32 "$1.chars" >"$1")
+  [[ "$(stat -c %s "$1")" == 32 ]] || die "could not generate a 32-character password from /dev/urandom"
+}
+
 # store_secret SOURCE FILE : add FILE's bytes as the secret's new value (generate+ on the controller).
 store_secret() {
   local source=$1 file=$2 kind ref work

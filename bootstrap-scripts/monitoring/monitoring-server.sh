@@ -91,8 +91,6 @@ if ! pkg_installed grafana; then
   if [[ ! -s "$keyring" ]]; then
     apt_install ca-certificates curl gnupg
     ensure_dir /etc/apt/keyrings root:root 0755
-    work=""
-    make_tmpdir work
     retry 5 3 curl -fsSL --max-time 60 -o "$work/grafana.key" https://apt.grafana.com/gpg.key >>"$CDKTF_SLURM_LOG_FILE" 2>&1 ||
       die "could not download Grafana's signing key from apt.grafana.com; check the monitor's outbound access (NAT)"
     gpg --dearmor <"$work/grafana.key" >"$work/grafana.gpg" || die "Grafana's signing key is not a PGP key"
@@ -102,11 +100,7 @@ if ! pkg_installed grafana; then
   apt_install grafana
 fi
 
-new_grafana_password() {
-  (umask 077 && head -c 4096 /dev/urandom | LC_ALL=C tr -dc 'A-Za-z0-9' >"$1.chars" && head -c 32 "$1.chars" >"$1")
-  [[ "$(stat -c %s "$1")" == 32 ]] || die "could not generate a 32-character password from /dev/urandom"
-}
-fetch_or_generate "$GRAFANA_ADMIN_PASSWORD_SOURCE" "$work/admin-password" new_grafana_password "a 32-character Grafana admin password"
+fetch_or_generate "$GRAFANA_ADMIN_PASSWORD_SOURCE" "$work/admin-password" new_password "a 32-character Grafana admin password"
 grafana_changed=0
 install_if_changed "$work/admin-password" "$grafana_etc/admin-password" root:grafana 0440
 ((INSTALL_CHANGED)) && grafana_changed=1

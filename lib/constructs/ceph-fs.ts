@@ -9,10 +9,9 @@ import { Construct } from 'constructs';
 import { ec2InstanceRole, fileSystemParameterName, fileSystemSecretName, fixedEc2Host, ubuntuAmi } from '../aws/node-identity';
 import { buildServiceCloudConfig, ClusterMount, mountPointProblem, renderNodeUserData, SCRIPTS_BUCKET_TAG, SSM_SOURCE_PREFIX } from '../cloudinit';
 import { gcpSecretSource, grantSecretAccess } from '../gcp/vm';
-import { hostAddress } from '../net/cidr';
 import { ClusterFileSystem, IFileSystemClient } from './cluster-file-system';
 import { ConstructPropError, lazyString } from './seam';
-import { RESERVED_ADDRESSES, SlurmController } from './slurm-controller';
+import { SlurmController } from './slurm-controller';
 
 /** A MicroCeph server the construct creates (AWS clusters): the lab-scale shape, one VM with loop-file OSDs. */
 export interface MicroCephServer {
@@ -166,18 +165,8 @@ export class CephFs extends ClusterFileSystem {
     if (!/^[a-z0-9.-]+\/(stable|candidate|beta|edge)$/.test(channel)) {
       throw new ConstructPropError(this, 'managed.microcephChannel', channel, 'is not a snap channel <track>/<risk>', "Use e.g. 'squid/stable'");
     }
-    const hostIndex = m.hostIndex ?? 20;
     const subnet = net.privateSubnets[0];
-    if (!Number.isInteger(hostIndex) || hostIndex < 4) {
-      throw new ConstructPropError(this, 'managed.hostIndex', hostIndex, RESERVED_ADDRESSES.aws, 'Use 4 or more (default 20)');
-    }
-    let ip: string;
-    try {
-      ip = hostAddress(subnet.cidr, hostIndex);
-    } catch (e) {
-      throw new ConstructPropError(this, 'managed.hostIndex', hostIndex, (e as Error).message, `Pick an index inside ${subnet.cidr}`);
-    }
-    if (ip === ctl.privateIp) throw new ConstructPropError(this, 'managed.hostIndex', hostIndex, `${ip} is the controller's address`, 'Use another index');
+    const ip = ctl.fixedHostAddress(this, 'managed.hostIndex', m.hostIndex ?? 20, 20);
 
     const aws = ctl.awsHost('a managed CephFs');
     const prefix = `${ctl.clusterName.replace(/_/g, '-')}-${name}`;

@@ -372,20 +372,23 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
       ...(apptainer?.env ?? {}),
     };
     // Rendered at synth: file systems may be mounted on the pool after it is made.
-    const renderUserData = () => renderNodeUserData(buildNodeCloudConfig({
-      roles: ['compute'],
-      env: { ...env, ...ctl.exporterSetup(this.exporterKinds()).env, ...ctl.usersSetup(this.hostMounts.mounts).env },
-      usersTable: ctl.usersSetup(this.hostMounts.mounts).usersTable,
-      mounts: this.hostMounts.mounts,
-      files: [...(containers?.files ?? []), ...(apptainer?.files ?? [])],
-      slurmFiles: containers?.slurmFiles,
-      extraScripts: [
-        'aws/node-name.sh', ...(efa ? ['aws/efa.sh'] : []), ...(containers ? ['containers/enroot-pyxis.sh'] : []),
-        ...(apptainer ? ['containers/apptainer.sh'] : []),
-        ...ctl.exporterSetup(this.exporterKinds()).scripts,
-      ],
-      scriptDelivery: { kind: 'fetch', fetcher: 'aws/fetch-bootstrap.sh' },
-    }), { target: 'aws', role: `compute pool ${this.poolName}`, where });
+    const renderUserData = () => {
+      const host = ctl.hostSetup(this.exporterKinds(), this.hostMounts.mounts);
+      return renderNodeUserData(buildNodeCloudConfig({
+        roles: ['compute'],
+        env: { ...env, ...host.env },
+        usersTable: host.usersTable,
+        mounts: this.hostMounts.mounts,
+        files: [...(containers?.files ?? []), ...(apptainer?.files ?? [])],
+        slurmFiles: containers?.slurmFiles,
+        extraScripts: [
+          'aws/node-name.sh', ...(efa ? ['aws/efa.sh'] : []), ...(containers ? ['containers/enroot-pyxis.sh'] : []),
+          ...(apptainer ? ['containers/apptainer.sh'] : []),
+          ...host.scripts,
+        ],
+        scriptDelivery: { kind: 'fetch', fetcher: 'aws/fetch-bootstrap.sh' },
+      }), { target: 'aws', role: `compute pool ${this.poolName}`, where });
+    };
     aws.scriptBucket.grantRead(this, 'ScriptsRead', role.id);
 
     // EFA instances must share a cluster placement group (and so one AZ and, here, one subnet).
@@ -553,16 +556,19 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
       ...(apptainer?.files ?? []),
     ];
     // Rendered at synth: file systems may be mounted on the pool after it is made.
-    const render = () => renderNodeUserData(buildNodeCloudConfig({
-      roles: ['compute'],
-      env: { ...env, ...ctl.exporterSetup(this.exporterKinds()).env, ...ctl.usersSetup(this.hostMounts.mounts).env },
-      usersTable: ctl.usersSetup(this.hostMounts.mounts).usersTable,
-      mounts: this.hostMounts.mounts,
-      files,
-      slurmFiles: containers?.slurmFiles,
-      extraScripts: [...extraScripts, ...ctl.exporterSetup(this.exporterKinds()).scripts],
-      scriptDelivery: { kind: 'inline' },
-    }), { target: 'gcp', role: `compute pool ${this.poolName}`, where });
+    const render = () => {
+      const host = ctl.hostSetup(this.exporterKinds(), this.hostMounts.mounts);
+      return renderNodeUserData(buildNodeCloudConfig({
+        roles: ['compute'],
+        env: { ...env, ...host.env },
+        usersTable: host.usersTable,
+        mounts: this.hostMounts.mounts,
+        files,
+        slurmFiles: containers?.slurmFiles,
+        extraScripts: [...extraScripts, ...host.scripts],
+        scriptDelivery: { kind: 'inline' },
+      }), { target: 'gcp', role: `compute pool ${this.poolName}`, where });
+    };
     const template = gcpNodeInstanceTemplate(this, 'Template', {
       network: net,
       namePrefix: prefix,
@@ -825,8 +831,7 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
           MUNGE_KEY_SOURCE: `file:${mungeKeyFile}`,
           ...dynamic,
           ...tailscaleEnv(mesh, `file:${authKeyFile}`),
-          ...ctl.exporterSetup(this.exporterKinds()).env,
-          ...ctl.usersSetup(this.hostMounts.mounts).env,
+          ...ctl.hostSetup(this.exporterKinds(), this.hostMounts.mounts).env,
         },
       }));
     });
@@ -834,7 +839,7 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
 
   /** The users table uploaded to Docker and SSH nodes, rendered at synth (a comment when the cluster has no users). */
   private usersTableUpload(): string {
-    return lazyString(() => terraformLiteral(this.controller.usersSetup(this.hostMounts.mounts).usersTable ?? '# no cluster users\n'));
+    return lazyString(() => terraformLiteral(this.controller.hostSetup([], this.hostMounts.mounts).usersTable ?? '# no cluster users\n'));
   }
 
   /** The mount table uploaded to Docker and SSH nodes, rendered at synth (empty when the pool mounts nothing). */

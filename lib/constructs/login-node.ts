@@ -8,12 +8,11 @@ import {
   SCRIPTS_BUCKET_TAG,
 } from '../cloudinit';
 import { gcpAccountId, gcpName, gcpServiceAccount, gcpServiceAccountMember, gcpStaticInstance, grantLogging, grantSecretAccess } from '../gcp/vm';
-import { hostAddress } from '../net/cidr';
 import { renderControllerFiles } from '../slurm';
 import { IScrapeTargets, ScrapeTargetGroup, TargetReach } from '../monitoring/scrape-targets';
 import { FileSystemClientNetwork, HostMounts, IClusterFileSystem, IFileSystemClient } from './cluster-file-system';
 import { ConstructPropError, lazyString, terraformLiteral, validateAtSynth } from './seam';
-import { RESERVED_ADDRESSES, SlurmController } from './slurm-controller';
+import { SlurmController } from './slurm-controller';
 
 export interface LoginNodeProps {
   readonly controller: SlurmController;
@@ -88,20 +87,7 @@ export class LoginNode extends Construct implements IFileSystemClient, IScrapeTa
     if (!/^[a-z][a-z0-9-]{0,62}$/.test(this.hostname) || this.hostname.endsWith('-')) {
       throw new ConstructPropError(this, 'hostname', this.hostname, 'not a host name', "Use lower-case letters, digits and '-', e.g. 'slurm-login'");
     }
-    const hostIndex = props.hostIndex ?? 11;
-    const reserved = net.cloud === 'aws' ? 4 : 2;
-    const subnetCidr = net.cloud === 'aws' ? net.privateSubnets[0].cidr : net.system.cidr;
-    if (!Number.isInteger(hostIndex) || hostIndex < reserved) {
-      throw new ConstructPropError(this, 'hostIndex', hostIndex, RESERVED_ADDRESSES[net.cloud], `Use ${reserved} or more (default 11)`);
-    }
-    try {
-      this.privateIp = hostAddress(subnetCidr, hostIndex);
-    } catch (e) {
-      throw new ConstructPropError(this, 'hostIndex', hostIndex, (e as Error).message, `Pick an index inside ${subnetCidr}`);
-    }
-    if (this.privateIp === ctl.privateIp) {
-      throw new ConstructPropError(this, 'hostIndex', hostIndex, `${this.privateIp} is the controller's address`, 'Use another index');
-    }
+    this.privateIp = ctl.fixedHostAddress(this, 'hostIndex', props.hostIndex ?? 11, 11);
     // Checked now, so a bad setting fails at the prop rather than at synth.
     // Compute Engine user-data is a Terraform string, so checksums may be Terraform variables there; not in EC2's gzip.
     const containers = props.enroot
@@ -194,6 +180,7 @@ export class LoginNode extends Construct implements IFileSystemClient, IScrapeTa
         ? renderControllerFiles(ctl.clusterSpec()).filter((f) => f.name !== 'slurmdbd.conf')
         : [];
     const onGcp = ctl.network.cloud === 'gcp';
+    const host = ctl.hostSetup(['node'], this.hostMounts.mounts);
     const config = buildNodeCloudConfig({
       roles: ['login'],
       env: {
@@ -202,17 +189,16 @@ export class LoginNode extends Construct implements IFileSystemClient, IScrapeTa
         MUNGE_KEY_SOURCE: ctl.mungeKeySource,
         ...(containers?.env ?? {}),
         ...(this.apptainer?.env ?? {}),
-        ...ctl.exporterSetup(['node']).env,
-        ...ctl.usersSetup(this.hostMounts.mounts).env,
+        ...host.env,
       },
-      usersTable: ctl.usersSetup(this.hostMounts.mounts).usersTable,
+      usersTable: host.usersTable,
       hostname: this.hostname,
       slurmFiles: [...staged, ...(containers?.slurmFiles ?? [])],
       files: [...(containers?.files ?? []), ...(this.apptainer?.files ?? [])],
       mounts: this.hostMounts.mounts,
       extraScripts: [
         ...(containers ? ['containers/enroot-pyxis.sh'] : []), ...(this.apptainer ? ['containers/apptainer.sh'] : []),
-        ...ctl.exporterSetup(['node']).scripts,
+        ...host.scripts,
       ],
       scriptDelivery: onGcp ? { kind: 'inline' } : { kind: 'fetch', fetcher: 'aws/fetch-bootstrap.sh' },
     });

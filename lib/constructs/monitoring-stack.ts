@@ -13,12 +13,12 @@ import { buildServiceCloudConfig, NodeFile, renderNodeUserData, SCRIPTS_BUCKET_T
 import {
   gcpAccountId, gcpName, gcpSecret, gcpSecretSource, gcpServiceAccount, gcpStaticInstance, grantLogging, grantSecretAccess, grantSecretVersionAdder,
 } from '../gcp/vm';
-import { CidrError, hostAddress, isPubliclyOpen, parseIpv4Cidr } from '../net/cidr';
+import { CidrError, isPubliclyOpen, parseIpv4Cidr } from '../net/cidr';
 import { grafanaDashboards, renderGrafanaDashboardProvider, renderGrafanaDatasources } from '../monitoring/grafana';
 import { AWS_REGION_PLACEHOLDER, PROMETHEUS_PORT, renderAlertRules, renderPrometheusConfig } from '../monitoring/prometheus';
 import { EXPORTER_PORTS } from '../monitoring/scrape-targets';
 import { ConstructPropError, lazyString, terraformLiteral, validateAtSynth } from './seam';
-import { RESERVED_ADDRESSES, SlurmController } from './slurm-controller';
+import { SlurmController } from './slurm-controller';
 
 export interface MonitoringStackProps {
   /** The cluster to watch: every host set registered with this controller is scraped. */
@@ -182,7 +182,7 @@ export class MonitoringStack extends Construct {
           securityGroupId: group.id, cidrIpv4: '0.0.0.0/0', ipProtocol: '-1',
           description: 'Scrapes inside the VPC; packages (Ubuntu, apt.grafana.com) and AWS APIs through the NAT gateway',
         });
-        const ip = this.fixedAddress(ctl, props.hostIndex, aws.network.privateSubnets[0].cidr);
+        const ip = ctl.fixedHostAddress(this, 'hostIndex', props.hostIndex ?? 30, 30);
         this.privateIp = ip;
         const { role, profile } = ec2InstanceRole(this, `${cluster}-monitor`, `Prometheus/Grafana of ${cluster}: discovers the cluster's instances, keeps its Grafana password`);
         new IamRolePolicy(this, 'Policy', { role: role.id, name: 'monitoring', policy: JSON.stringify({ Version: '2012-10-17', Statement: [discovery, ownSecret] }) });
@@ -236,7 +236,7 @@ export class MonitoringStack extends Construct {
         new ProjectIamMember(this, 'ComputeViewer', {
           project, role: 'roles/compute.viewer', member: identity.member,
         });
-        const ip = this.fixedAddress(ctl, props.hostIndex, gcp.network.system.cidr);
+        const ip = ctl.fixedHostAddress(this, 'hostIndex', props.hostIndex ?? 30, 30);
         this.privateIp = ip;
         const render = () => renderNodeUserData(buildServiceCloudConfig({
           entry: 'monitoring/monitoring-server.sh', hostname: `${prefix}-monitor`, env, files: files(), scriptDelivery: { kind: 'inline' },
@@ -264,22 +264,5 @@ export class MonitoringStack extends Construct {
     }
     this.prometheusUrl = `http://${this.privateIp}:${PROMETHEUS_PORT}`;
     this.grafanaUrl = `http://${this.privateIp}:${GRAFANA_PORT}`;
-  }
-
-  /** The monitoring VM's fixed address in the controller's subnet, checked against the cloud's reserved ones and the controller's. */
-  private fixedAddress(ctl: SlurmController, hostIndex: number | undefined, cidr: string): string {
-    const index = hostIndex ?? 30;
-    const reserved = ctl.network.cloud === 'aws' ? 4 : 2;
-    if (!Number.isInteger(index) || index < reserved) {
-      throw new ConstructPropError(this, 'hostIndex', index, RESERVED_ADDRESSES[ctl.network.cloud], `Use ${reserved} or more (default 30)`);
-    }
-    let ip: string;
-    try {
-      ip = hostAddress(cidr, index);
-    } catch (e) {
-      throw new ConstructPropError(this, 'hostIndex', index, (e as Error).message, `Pick an index inside ${cidr}`);
-    }
-    if (ip === ctl.privateIp) throw new ConstructPropError(this, 'hostIndex', index, `${ip} is the controller's address`, 'Use another index');
-    return ip;
   }
 }

@@ -12,7 +12,7 @@ import { VolumeAttachment } from '@cdktf/provider-aws/lib/volume-attachment';
 import { VpcSecurityGroupIngressRule } from '@cdktf/provider-aws/lib/vpc-security-group-ingress-rule';
 import { ComputeInstance } from '@cdktf/provider-google/lib/compute-instance';
 import { dependable, Token } from 'cdktf';
-import { Construct } from 'constructs';
+import { Construct, IConstruct } from 'constructs';
 import { EfaSecurityGroup } from '../aws/efa';
 import { ec2InstanceRole, fixedEc2Host, grantFileSystemParameterRead, ubuntuAmi } from '../aws/node-identity';
 import { awsBootstrapScripts, BootstrapScriptBucket } from '../aws/script-bucket';
@@ -232,6 +232,16 @@ export interface SharedDirectory {
 }
 
 export { MESH_CIDR };
+
+/** A host's share of the cluster-wide settings (`SlurmController.hostSetup`). */
+export interface HostSetup {
+  /** node.env entries. */
+  readonly env: Readonly<Record<string, string>>;
+  /** Bootstrap scripts, relative to the tree. */
+  readonly scripts: readonly string[];
+  /** The users table, when the cluster has users. */
+  readonly usersTable?: string;
+}
 
 /** What `MonitoringStack` hands a controller that hosts the monitor. */
 export interface MonitorOnController {
@@ -786,15 +796,44 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
   }
 
   /**
-   * What a host needs for the cluster's users: the table, and whether it makes home directories — yes on the
-   * controller and where /home is local or on Lustre/CephFS; no where /home is an NFS mount (root_squash: only the
-   * server may create there).
+   * What every host of the cluster adds to its user-data, rendered at synth: its exporters (`EXPORTERS` and their
+   * scripts, only once the cluster has a monitor) and the cluster's users (the table, and whether this host makes
+   * home directories — yes on the controller and where /home is local or on Lustre/CephFS; no where /home is an NFS
+   * mount, whose root_squash lets only the server create there).
    */
-  usersSetup(mounts: readonly ClusterMount[], isController = false): { readonly usersTable?: string; readonly env: Record<string, string> } {
-    if (!this.usersTable) return { env: {} };
+  hostSetup(exporters: readonly ExporterKind[], mounts: readonly ClusterMount[], isController = false): HostSetup {
+    const env: Record<string, string> = {};
+    const scripts: string[] = [];
+    if (this.monitorPath !== undefined && exporters.length > 0) {
+      env.EXPORTERS = exporters.join(' ');
+      scripts.push('exporters.sh', ...(exporters.includes('slurm') ? ['slurm-metrics.sh'] : []));
+    }
+    if (!this.usersTable) return { env, scripts };
     const home = mounts.find((m) => m.mountPoint === '/home');
-    const createHomes = isController || home === undefined || home.kind !== 'nfs';
-    return { usersTable: this.usersTable, env: { USERS_CREATE_HOMES: createHomes ? '1' : '0' } };
+    env.USERS_CREATE_HOMES = isController || home === undefined || home.kind !== 'nfs' ? '1' : '0';
+    return { env, scripts, usersTable: this.usersTable };
+  }
+
+  /**
+   * The fixed address of another host of the cluster (login node, storage or monitoring server): index `hostIndex` of
+   * the controller's subnet. The cloud's reserved addresses, an index outside the subnet and the controller's own
+   * address fail naming `scope`, `field` and the fix.
+   */
+  fixedHostAddress(scope: IConstruct, field: string, hostIndex: number, defaultIndex: number): string {
+    const net = this.network;
+    const reserved = net.cloud === 'aws' ? 4 : 2;
+    const cidr = net.cloud === 'aws' ? net.privateSubnets[0].cidr : net.system.cidr;
+    if (!Number.isInteger(hostIndex) || hostIndex < reserved) {
+      throw new ConstructPropError(scope, field, hostIndex, RESERVED_ADDRESSES[net.cloud], `Use ${reserved} or more (default ${defaultIndex})`);
+    }
+    let ip: string;
+    try {
+      ip = hostAddress(cidr, hostIndex);
+    } catch (e) {
+      throw new ConstructPropError(scope, field, hostIndex, (e as Error).message, `Pick an index inside ${cidr}`);
+    }
+    if (ip === this.privateIp) throw new ConstructPropError(scope, field, hostIndex, `${ip} is the controller's address`, 'Use another index');
+    return ip;
   }
 
   /** Share disks attached so far (`NfsShare` names the next device after them). */
@@ -948,12 +987,6 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
     this.monitorHost = monitor;
   }
 
-  /** The node.env entries and scripts a host needs to run these exporters; nothing when the cluster has no monitor. */
-  exporterSetup(kinds: readonly ExporterKind[]): { readonly env: Record<string, string>; readonly scripts: string[] } {
-    if (this.monitorPath === undefined || kinds.length === 0) return { env: {}, scripts: [] };
-    return { env: { EXPORTERS: kinds.join(' ') }, scripts: ['exporters.sh', ...(kinds.includes('slurm') ? ['slurm-metrics.sh'] : [])] };
-  }
-
   useContainers(): void {
     this.containerUsers++;
   }
@@ -1054,11 +1087,9 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
       if (mail.passwordSecret) env.MAIL_PASSWORD_SOURCE = mail.passwordSecret;
       extraScripts.push('mail-relay.sh');
     }
-    const exporters = this.exporterSetup(CONTROLLER_EXPORTERS);
-    Object.assign(env, exporters.env);
-    extraScripts.push(...exporters.scripts);
-    const users = this.usersSetup(this.hostMounts.mounts, true);
-    Object.assign(env, users.env);
+    const host = this.hostSetup(CONTROLLER_EXPORTERS, this.hostMounts.mounts, true);
+    Object.assign(env, host.env);
+    extraScripts.push(...host.scripts);
     if (this.monitorHost) {
       Object.assign(env, this.monitorHost.env, { MONITOR_ENABLED: '1' });
       extraScripts.push('monitoring/monitoring-server.sh');
@@ -1085,7 +1116,7 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
       mounts: this.hostMounts.mounts,
       exports: this.nfsExports,
       files: this.monitorHost?.files(),
-      usersTable: users.usersTable,
+      usersTable: host.usersTable,
       extraScripts,
       // Compute Engine takes 256 KiB of metadata: the scripts fit inline. EC2's 16 KiB does not.
       scriptDelivery: this.gcp ? { kind: 'inline' } : { kind: 'fetch', fetcher: 'aws/fetch-bootstrap.sh' },
