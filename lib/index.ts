@@ -13,3 +13,4 @@ export * from './gcp/tcpxo';
 export * from './gcp/vm';
 export * from './monitoring/prometheus';
 export * from './monitoring/grafana';
+export * from './policy';

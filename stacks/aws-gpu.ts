@@ -9,6 +9,7 @@ import { LustreFs } from '../lib/constructs/lustre-fs';
 import { MonitoringStack } from '../lib/constructs/monitoring-stack';
 import { NfsShare } from '../lib/constructs/nfs-share';
 import { SlurmController } from '../lib/constructs/slurm-controller';
+import { enforceSecurityPolicy } from '../lib/policy/security-policy';
 
 /**
  * All-AWS GPU cluster: a private controller (slurmctld + slurmdbd/MariaDB + slurmrestd) and a login node behind a
@@ -21,6 +22,8 @@ import { SlurmController } from '../lib/constructs/slurm-controller';
 export class AwsGpuStack extends TerraformStack {
   constructor(scope: Construct, id: string) {
     super(scope, id);
+    // Every finding of the security policy pack fails synth; accepted ones carry their reason (see README).
+    enforceSecurityPolicy(this);
     const region = new TerraformVariable(this, 'region', {
       type: 'string',
       default: 'us-east-1',

@@ -8,6 +8,7 @@ import { LoginNode } from '../lib/constructs/login-node';
 import { MonitoringStack } from '../lib/constructs/monitoring-stack';
 import { Partition } from '../lib/constructs/partition';
 import { SlurmController } from '../lib/constructs/slurm-controller';
+import { enforceSecurityPolicy } from '../lib/policy/security-policy';
 
 /**
  * The MicroCeph lab, on AWS: what people build by hand with Juju and LXD (a Slurm controller with slurmdbd and its
@@ -18,6 +19,8 @@ import { SlurmController } from '../lib/constructs/slurm-controller';
 export class CephLabStack extends TerraformStack {
   constructor(scope: Construct, id: string) {
     super(scope, id);
+    // Every finding of the security policy pack fails synth; accepted ones carry their reason (see README).
+    enforceSecurityPolicy(this);
     const region = new TerraformVariable(this, 'region', { type: 'string', default: 'us-east-1', description: 'AWS region of the lab' });
     new AwsProvider(this, 'aws', { region: region.stringValue, defaultTags: [{ tags: { 'managed-by': 'cdktf-slurm', stack: id } }] });
 

@@ -12,6 +12,7 @@ import { MonitoringStack } from '../lib/constructs/monitoring-stack';
 import { Partition } from '../lib/constructs/partition';
 import { SlurmController } from '../lib/constructs/slurm-controller';
 import { GCP_ZONES_BY_MACHINE_TYPE } from '../lib/gcp/machine-types';
+import { enforceSecurityPolicy } from '../lib/policy/security-policy';
 
 /** Stack knobs a test (or another entry point) may set; the shipped `main.ts` uses the defaults. */
 export interface GcpA3MegaStackProps {
@@ -44,6 +45,8 @@ const SHA256 = '^[0-9a-f]{64}$';
 export class GcpA3MegaStack extends TerraformStack {
   constructor(scope: Construct, id: string, props: GcpA3MegaStackProps = {}) {
     super(scope, id);
+    // Every finding of the security policy pack fails synth; accepted ones carry their reason (see README).
+    enforceSecurityPolicy(this);
     const zones = GCP_ZONES_BY_MACHINE_TYPE[A3_MEGA];
     const project = new TerraformVariable(this, 'project', {
       type: 'string',

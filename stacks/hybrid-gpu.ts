@@ -7,6 +7,7 @@ import { GpuPartition } from '../lib/constructs/gpu-partition';
 import { MonitoringStack } from '../lib/constructs/monitoring-stack';
 import { Partition } from '../lib/constructs/partition';
 import { SlurmController } from '../lib/constructs/slurm-controller';
+import { enforceSecurityPolicy } from '../lib/policy/security-policy';
 
 /** Stack knobs a test (or another entry point) may set; the shipped `main.ts` uses the defaults. */
 export interface HybridGpuStackProps {
@@ -41,6 +42,8 @@ export interface HybridGpuStackProps {
 export class HybridGpuStack extends TerraformStack {
   constructor(scope: Construct, id: string, props: HybridGpuStackProps = {}) {
     super(scope, id);
+    // Every finding of the security policy pack fails synth; accepted ones carry their reason (see README).
+    enforceSecurityPolicy(this);
     const region = new TerraformVariable(this, 'region', {
       type: 'string',
       default: 'us-east-1',

@@ -106,3 +106,53 @@ test('a user project composes its own AWS cluster from the installed package and
   expect(keys).toContain('bootstrap/bootstrap.sh');
   expect(keys).toContain('bootstrap/aws/fetch-bootstrap.sh');
 });
+
+describe('a user project opts into the security policy pack with one line and runs `cdktf synth`', () => {
+  const cli = join(repo, 'node_modules', '.bin', 'cdktf');
+  /** The user's program: a small AWS cluster, the one-line opt-in, and optionally their own unencrypted volume. */
+  const program = (withPlainVolume: boolean): string => `
+    const { App, TerraformStack } = require('cdktf');
+    const { AwsProvider } = require('@cdktf/provider-aws/lib/provider');
+    const { EbsVolume } = require('@cdktf/provider-aws/lib/ebs-volume');
+    const { BastionVpc, SlurmController, ComputeNodePool, GpuPartition, enforceSecurityPolicy } = require('cdktf-slurm');
+    const app = new App();
+    const stack = new TerraformStack(app, 'mine');
+    enforceSecurityPolicy(stack);
+    new AwsProvider(stack, 'aws', { region: 'eu-west-1' });
+    const network = new BastionVpc(stack, 'Net', { cidr: '10.20.0.0/16' });
+    const controller = new SlurmController(stack, 'Ctl', { network, clusterName: 'mine' });
+    const pool = new ComputeNodePool(stack, 'Gpu', { controller, instanceType: 'g6.xlarge', maxCount: 3 });
+    new GpuPartition(stack, 'Part', { controller, name: 'gpu', pools: [pool], default: true });
+    ${withPlainVolume ? "new EbsVolume(stack, 'Scratch', { availabilityZone: 'eu-west-1a', size: 100 });" : ''}
+    app.synth();
+  `;
+  const synth = (withPlainVolume: boolean): { status: number; output: string } => {
+    const dir = join(work, 'app');
+    writeFileSync(join(dir, 'policy.js'), program(withPlainVolume));
+    writeFileSync(join(dir, 'cdktf.json'), JSON.stringify({ language: 'typescript', app: 'node policy.js', output: 'cdktf.out' }));
+    rmSync(join(dir, 'cdktf.out'), { recursive: true, force: true });
+    const env: NodeJS.ProcessEnv = { ...process.env, CHECKPOINT_DISABLE: '1', FORCE_COLOR: '0', CI: '1' };
+    delete env.CDKTF_CONTINUE_SYNTH_ON_ERROR_ANNOTATIONS;
+    try {
+      const output = execFileSync(cli, ['synth'], { cwd: dir, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      return { status: 0, output };
+    } catch (e) {
+      const err = e as { status: number; stdout: string; stderr: string };
+      return { status: err.status, output: `${err.stdout}\n${err.stderr}` };
+    }
+  };
+
+  test('a compliant cluster synthesizes and the synth output lists each accepted finding with its reason', () => {
+    const { status, output } = synth(false);
+    expect(status).toBe(0);
+    expect(output).toMatch(/INFO \[mine\]: security policy \(aws, gcp, docker, common; \d+ rules\) checked \d+ blocks: 0 violation\(s\), 1 suppressed/);
+    expect(output).toMatch(/INFO \[mine\/Net\/Bastion\]: \[AWS-EC2-NO-PUBLIC-IP\] suppressed on aws_instance\.Net_Bastion_\w+ \(associate_public_ip_address is true\): The bastion is the one host/);
+    expect(output).not.toMatch(/ERROR \[mine/);
+  }, 120_000);
+
+  test("the user's own unencrypted volume fails `cdktf synth` naming the rule, the resource and the fix", () => {
+    const { status, output } = synth(true);
+    expect(status).not.toBe(0);
+    expect(output).toMatch(/ERROR \[mine\/Scratch\]: \[AWS-EBS-ENCRYPTED\] aws_ebs_volume\.Scratch: encrypted is not true\. .* Fix: Set encrypted = true/);
+  }, 120_000);
+});

@@ -33,6 +33,7 @@ import {
   subdivide,
   subnetCount,
 } from '../net/cidr';
+import { suppressPolicyRule } from '../policy/security-policy';
 import { ConstructPropError } from './seam';
 
 /** One subnet as other constructs see it. `availabilityZone` is a Terraform reference (known at plan). */
@@ -352,6 +353,13 @@ export class BastionVpc extends Construct {
       tags: tagged('bastion'),
       lifecycle: props.bastionAmiId === undefined ? { ignoreChanges: ['ami'] } : undefined,
     });
+    suppressPolicyRule(
+      bastion,
+      'AWS-EC2-NO-PUBLIC-IP',
+      'The bastion is the one host meant to be reached from outside: it sits alone in the public subnet, admits SSH ' +
+        'only from allowedSshCidrs (nothing with Session Manager, which still needs the address to reach AWS ' +
+        'through the internet gateway) and runs nothing else.',
+    );
     this.bastionPublicIp = bastion.publicIp;
     this.bastionInstanceId = bastion.id;
   }

@@ -7,9 +7,9 @@
  */
 import { Construct, IConstruct } from 'constructs';
 import { ClusterMount, mountProblems } from '../cloudinit/mounts';
+import { MESH_CIDR } from '../net/cidr';
 
-/** The Tailscale (CGNAT) range mesh addresses come from: the only mesh clients an NFS share is exported to. */
-export const MESH_CIDR = '100.64.0.0/10';
+export { MESH_CIDR };
 
 /** How a client's hosts reach a file system server: what the server must let in. */
 export type FileSystemClientNetwork =

@@ -53,6 +53,7 @@ import {
 } from '../ssh';
 import { ExporterKind, IScrapeTargets, ScrapeTargetGroup } from '../monitoring/scrape-targets';
 import { FileSystemClientNetwork, HostMounts, IClusterFileSystem, IFileSystemClient } from './cluster-file-system';
+import { suppressPolicyRule } from '../policy/security-policy';
 import { ConstructPropError, lazyString, terraformLiteral, validateAtSynth } from './seam';
 import { MESH_CIDR, SlurmController, tailscaleEnv } from './slurm-controller';
 
@@ -590,6 +591,16 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
       compactPlacement: props.compactPlacement,
       placementPolicy: props.placementPolicy,
     });
+    if (tcpxo && props.secureBoot === undefined) {
+      // Only our own default: a user who turns Secure Boot off says why in a suppression of their own.
+      suppressPolicyRule(
+        template.template,
+        'GCP-VM-SHIELDED',
+        "Secure Boot is off by default on GPUDirect-TCPXO pools: the node builds the dmabuf import helper with DKMS, " +
+          'an unsigned module Secure Boot would refuse to load. vTPM and integrity monitoring stay on; give ' +
+          'secureBoot: true with an image that carries a signed module.',
+      );
+    }
     const nodes = gcpComputeInstances(this, 'Nodes', { template, namePrefix: this.poolName, count: this.spec.count as number });
     validateAtSynth(this, () => {
       render();

@@ -16,6 +16,7 @@ import {
   subdivide,
   subnetCount,
 } from '../net/cidr';
+import { suppressPolicyRule } from '../policy/security-policy';
 import { ConstructPropError } from './seam';
 
 /** One VPC with its single subnet, as VMs attach to it (one NIC each). */
@@ -296,6 +297,13 @@ export class GcpClusterNetwork extends Construct implements IGcpClusterNetwork {
         network: gpuNetwork.selfLink,
         ipCidrRange: cidr,
       });
+      suppressPolicyRule(
+        gpuSubnet,
+        'GCP-VPC-FLOW-LOGS',
+        'A GPU subnet carries only GPUDirect-TCPXO traffic between the GPU NICs of the pool (its firewall admits the ' +
+          "subnet itself, nothing else): flow logs would sample hundreds of Gbit/s of collectives per node and show no " +
+          "connection the system subnet's logs do not.",
+      );
       new ComputeFirewall(scopeI, 'AllowInternal', {
         project,
         name: name(SUFFIX.gpuAllowInternal(i)),

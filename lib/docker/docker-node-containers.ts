@@ -4,6 +4,7 @@ import { DockerProvider } from '@cdktf/provider-docker/lib/provider';
 import { Fn, Op, TerraformCount, Token } from 'cdktf';
 import { Construct } from 'constructs';
 import { terraformLiteral } from '../constructs/seam';
+import { suppressPolicyRule } from '../policy/security-policy';
 
 /** A file the provider writes into each container before it starts (`upload` block). */
 export interface ContainerFile {
@@ -88,6 +89,13 @@ export class DockerNodeContainers extends Construct {
       upload: props.files.map((f) => ({ file: f.path, content: terraformLiteral(f.content), permissions: f.permissions })),
       labels: Object.entries(props.labels ?? {}).map(([label, value]) => ({ label, value })),
     });
+    suppressPolicyRule(
+      this.container,
+      'DOCKER-CONFINEMENT',
+      'slurmd runs as the node: NET_ADMIN (with /dev/net/tun only) lets tailscaled create the mesh interface; ' +
+        'SYS_ADMIN and apparmor=unconfined let the entrypoint remount its own private cgroup namespace read-write ' +
+        'for job cgroups. Not privileged, no host namespaces, seccomp stays on.',
+    );
   }
 }
 

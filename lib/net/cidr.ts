@@ -8,6 +8,9 @@
 import ipaddr from 'ipaddr.js';
 
 /** A CIDR string that cannot be used: `problem` says why (no trailing period), `fix` what to write instead. */
+/** The Tailscale (CGNAT) range mesh addresses come from: the only mesh clients an NFS share is exported to. */
+export const MESH_CIDR = '100.64.0.0/10';
+
 export class CidrError extends Error {
   constructor(
     readonly problem: string,
