@@ -77,3 +77,13 @@ test('a finding makes app.synth() fail and writes no stack file', () => {
     fs.rmSync(outdir, { recursive: true, force: true });
   }
 });
+
+test("the README's rule table lists every rule with its pack and explanation, and the count is right", () => {
+  const readme = fs.readFileSync(path.join(__dirname, '..', '..', 'README.md'), 'utf8');
+  const rows = readme.split('\n').filter((l) => /^\| `[A-Z]+-[A-Z0-9-]+` \|/.test(l));
+  expect(rows.map((r) => r.split('`')[1]).sort()).toEqual(ALL_POLICY_RULES.map((r) => r.id).sort());
+  for (const rule of ALL_POLICY_RULES) {
+    expect(rows).toContain(`| \`${rule.id}\` | ${rule.pack} | ${rule.explanation.replace(/\|/g, '\\|')} |`);
+  }
+  expect(readme).toContain(`${ALL_POLICY_RULES.length} rules in four packs`);
+});
