@@ -14,3 +14,4 @@ export * from './gcp/vm';
 export * from './monitoring/prometheus';
 export * from './monitoring/grafana';
 export * from './policy';
+export * from './summary';

@@ -148,6 +148,11 @@ describe('a user project opts into the security policy pack with one line and ru
     expect(output).toMatch(/INFO \[mine\]: security policy \(aws, gcp, docker, common; \d+ rules\) checked \d+ blocks: 0 violation\(s\), 1 suppressed/);
     expect(output).toMatch(/INFO \[mine\/Net\/Bastion\]: \[AWS-EC2-NO-PUBLIC-IP\] suppressed on aws_instance\.Net_Bastion_\w+ \(associate_public_ip_address is true\): The bastion is the one host/);
     expect(output).not.toMatch(/ERROR \[mine/);
+    // The plan summary is printed too, and written beside the stack with its diagram.
+    expect(output).toMatch(/INFO \[mine\/Ctl\]: plan summary of cluster mine \(stack mine\)/);
+    expect(output).toMatch(/gpu\s+aws\s+g6\.xlarge\s+0\/3\s+1× l4/);
+    const md = readFileSync(join(work, 'app', 'cdktf.out', 'stacks', 'mine', 'cluster-mine.md'), 'utf8');
+    expect(md).toContain('```mermaid\nflowchart LR');
   }, 120_000);
 
   test("the user's own unencrypted volume fails `cdktf synth` naming the rule, the resource and the fix", () => {

@@ -34,6 +34,7 @@ import {
   subnetCount,
 } from '../net/cidr';
 import { suppressPolicyRule } from '../policy/security-policy';
+import { describeForPlan } from './plan-summary';
 import { ConstructPropError } from './seam';
 
 /** One subnet as other constructs see it. `availabilityZone` is a Terraform reference (known at plan). */
@@ -148,6 +149,25 @@ export class BastionVpc extends Construct {
     this.cidr = props.cidr;
     this.bastionAccess = layout.access;
     this.srunPortRange = layout.srunPortRange;
+    describeForPlan(this, () => ({
+      kind: 'network',
+      name: this.node.id,
+      cloud: 'aws',
+      cidr: props.cidr,
+      access: layout.access === 'ssh'
+        ? `bastion ${layout.instanceType}, SSH from ${layout.sshCidrs.join(', ')}`
+        : `bastion ${layout.instanceType} through Session Manager (no inbound port)`,
+      bastionType: layout.instanceType,
+      natGateways: 1,
+      gpuNetworks: 0,
+    }));
+    describeForPlan(this, () => ({
+      kind: 'endpoint',
+      name: 'bastion',
+      reach: layout.access === 'ssh'
+        ? `ssh to its public address (output), from ${layout.sshCidrs.join(', ')}`
+        : `aws ssm start-session --target <bastion instance id> (output)`,
+    }));
     // Construct IDs may hold characters IAM, log-group and security-group names refuse.
     const safeId = id.replace(/[^A-Za-z0-9_.-]/g, '-');
     const tagged = (name: string) => ({ ...props.tags, Name: `${safeId}-${name}` });

@@ -10,6 +10,7 @@ import { ec2InstanceRole, fileSystemParameterName, fileSystemSecretName, fixedEc
 import { buildServiceCloudConfig, ClusterMount, mountPointProblem, renderNodeUserData, SCRIPTS_BUCKET_TAG, SSM_SOURCE_PREFIX } from '../cloudinit';
 import { gcpSecretSource, grantSecretAccess } from '../gcp/vm';
 import { ClusterFileSystem, IFileSystemClient } from './cluster-file-system';
+import { describeForPlan } from './plan-summary';
 import { ConstructPropError, lazyString } from './seam';
 import { SlurmController } from './slurm-controller';
 
@@ -107,6 +108,20 @@ export class CephFs extends ClusterFileSystem {
       throw new ConstructPropError(this, 'mountOptions', extra, 'must be fstab options without spaces, and without mon_addr, secret or secretfile (the library sets those)',
         "Use e.g. 'noatime'");
     }
+    describeForPlan(this, () => {
+      const base = { kind: 'filesystem' as const, cluster: ctl.clusterName, name, mountPoint: this.mountPoint, type: 'CephFS' };
+      if (!props.managed) return { ...base, server: `existing cluster (${props.existing?.monitors.join(', ') ?? '?'})` };
+      const osds = props.managed.osdCount ?? 3;
+      const osdGiB = props.managed.osdSizeGiB ?? 10;
+      const instanceType = props.managed.instanceType ?? 'm6i.large';
+      return {
+        ...base,
+        capacityGiB: osds * osdGiB,
+        server: `MicroCeph VM ${instanceType}, ${osds} OSDs`,
+        serverInstanceType: instanceType,
+        priceKey: 'aws:ebs-gp3',
+      };
+    });
     if ((props.managed === undefined) === (props.existing === undefined)) {
       throw new ConstructPropError(this, 'managed/existing', { managed: props.managed !== undefined, existing: props.existing !== undefined },
         'give exactly one', 'Use managed: {} for a MicroCeph server made here, or existing: { monitors, fsid, clientName, keySecret }');

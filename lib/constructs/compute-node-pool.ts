@@ -53,6 +53,8 @@ import {
 } from '../ssh';
 import { ExporterKind, IScrapeTargets, ScrapeTargetGroup } from '../monitoring/scrape-targets';
 import { FileSystemClientNetwork, HostMounts, IClusterFileSystem, IFileSystemClient } from './cluster-file-system';
+import { PoolPart } from '../summary/model';
+import { describeForPlan } from './plan-summary';
 import { suppressPolicyRule } from '../policy/security-policy';
 import { ConstructPropError, lazyString, terraformLiteral, validateAtSynth } from './seam';
 import { MESH_CIDR, SlurmController, tailscaleEnv } from './slurm-controller';
@@ -232,6 +234,30 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
   /** EC2 nodes are in the cluster security group; Docker and SSH nodes reach the cluster over the mesh. */
   readonly fileSystemClientNetwork: FileSystemClientNetwork;
   private readonly hostMounts = new HostMounts(this);
+  /** The fabric between the pool's nodes, for the plan summary (`EFA`). */
+  private fabric?: string;
+
+  /** How the pool appears in the plan summary. */
+  private describe(props: ComputeNodePoolProps): PoolPart {
+    const placement = props.ssh ? 'ssh' : props.docker ? 'docker' : this.controller.network.cloud;
+    const spec = this.spec;
+    return {
+      kind: 'pool',
+      cluster: this.controller.clusterName,
+      name: this.poolName,
+      cloud: placement,
+      instanceType:
+        props.instanceType ?? props.machineType ??
+        (props.ssh ? `SSH hosts (${spec.hardware.cpus} CPUs)` : `Docker containers (${spec.hardware.cpus} CPUs)`),
+      staticNodes: spec.count ?? spec.minCount ?? 0,
+      maxNodes: spec.maxCount ?? spec.count ?? 0,
+      gpusPerNode: spec.gpus?.count ?? 0,
+      gpuModel: spec.gpus?.type,
+      spot: props.capacityType === 'spot',
+      mounts: this.hostMounts.mounts.map((m) => m.mountPoint),
+      fabric: this.fabric ?? (this.gcp?.tcpxo ? 'GPUDirect-TCPXO' : placement === 'docker' || placement === 'ssh' ? 'mesh' : undefined),
+    };
+  }
 
   /** The GCP pool's service account ID (its nodes' identity, which file systems grant their secrets to). */
   private get gcpAccountId(): string {
@@ -244,6 +270,7 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
     this.poolName = props.name ?? id.toLowerCase();
     const where = this.node.path;
     const ctlNet = props.controller.network;
+    describeForPlan(this, () => this.describe(props));
     if (props.docker !== undefined || props.ssh !== undefined) this.fileSystemClientNetwork = { kind: 'mesh', cidr: MESH_CIDR };
     else if (ctlNet.cloud === 'gcp') {
       this.fileSystemClientNetwork = {
@@ -356,6 +383,7 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
     const apptainer = props.apptainer ? apptainerNodeSetup(props.apptainer, `${where}: apptainer`) : undefined;
 
     const efa = props.efa ?? (info?.efa === true && info.gpu !== undefined && info.maxEfaInterfaces >= 4);
+    if (efa) this.fabric = 'EFA';
     if (efa && !info?.efa) {
       throw new ConstructPropError(this, 'efa', true, `${instanceType} has no EFA in the instance-type table`,
         'Drop efa, or use an EFA type such as p4d.24xlarge or p5.48xlarge');

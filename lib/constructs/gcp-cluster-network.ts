@@ -17,6 +17,7 @@ import {
   subnetCount,
 } from '../net/cidr';
 import { suppressPolicyRule } from '../policy/security-policy';
+import { describeForPlan } from './plan-summary';
 import { ConstructPropError } from './seam';
 
 /** One VPC with its single subnet, as VMs attach to it (one NIC each). */
@@ -193,6 +194,15 @@ export class GcpClusterNetwork extends Construct implements IGcpClusterNetwork {
     this.zone = props.zone;
     this.clusterTag = name(SUFFIX.clusterTag);
     this.iapSshTag = name(SUFFIX.iapSshTag);
+    describeForPlan(this, () => ({
+      kind: 'network',
+      name: this.node.id,
+      cloud: 'gcp',
+      cidr: layout.systemCidr,
+      access: `IAP TCP forwarding with OS Login${layout.sshRanges.length ? `; SSH from ${layout.sshRanges.join(', ')}` : ''}`,
+      natGateways: 1,
+      gpuNetworks: layout.gpuCidrs.length,
+    }));
 
     // --- System VPC.
     const network = new ComputeNetwork(this, 'Network', {

@@ -11,6 +11,7 @@ import { gcpAccountId, gcpName, gcpServiceAccount, gcpServiceAccountMember, gcpS
 import { renderControllerFiles } from '../slurm';
 import { IScrapeTargets, ScrapeTargetGroup, TargetReach } from '../monitoring/scrape-targets';
 import { FileSystemClientNetwork, HostMounts, IClusterFileSystem, IFileSystemClient } from './cluster-file-system';
+import { describeForPlan } from './plan-summary';
 import { ConstructPropError, lazyString, terraformLiteral, validateAtSynth } from './seam';
 import { SlurmController } from './slurm-controller';
 
@@ -88,6 +89,22 @@ export class LoginNode extends Construct implements IFileSystemClient, IScrapeTa
       throw new ConstructPropError(this, 'hostname', this.hostname, 'not a host name', "Use lower-case letters, digits and '-', e.g. 'slurm-login'");
     }
     this.privateIp = ctl.fixedHostAddress(this, 'hostIndex', props.hostIndex ?? 11, 11);
+    describeForPlan(this, () => ({
+      kind: 'login',
+      cluster: ctl.clusterName,
+      name: this.hostname,
+      cloud: net.cloud,
+      instanceType: net.cloud === 'gcp' ? (props.machineType ?? 'n2-standard-4') : (props.instanceType ?? 't3.large'),
+      mounts: this.hostMounts.mounts.map((m) => m.mountPoint),
+    }));
+    describeForPlan(this, () => ({
+      kind: 'endpoint',
+      cluster: ctl.clusterName,
+      name: `login ${this.hostname}`,
+      reach: net.cloud === 'gcp'
+        ? `ssh ${this.privateIp} through IAP: gcloud compute ssh ${this.hostname} --tunnel-through-iap`
+        : `ssh ${this.privateIp} through the bastion (ProxyJump) or Session Manager`,
+    }));
     // Checked now, so a bad setting fails at the prop rather than at synth.
     // Compute Engine user-data is a Terraform string, so checksums may be Terraform variables there; not in EC2's gzip.
     const containers = props.enroot

@@ -11,6 +11,7 @@ import { Construct } from 'constructs';
 import { ClusterMount, mountPointProblem, SSM_SOURCE_PREFIX } from '../cloudinit/mounts';
 import { fileSystemParameterName } from '../aws/node-identity';
 import { ClusterFileSystem, IFileSystemClient } from './cluster-file-system';
+import { describeForPlan } from './plan-summary';
 import { ConstructPropError } from './seam';
 import type { IGcpClusterNetwork } from './gcp-cluster-network';
 import type { IAwsClusterNetwork, SlurmController } from './slurm-controller';
@@ -137,6 +138,25 @@ export class LustreFs extends ClusterFileSystem {
     if (!/^[A-Za-z0-9_.=,:/+-]+$/.test(this.options)) {
       throw new ConstructPropError(this, 'mountOptions', this.options, 'must be comma-separated fstab options without spaces', "Use e.g. 'defaults,flock'");
     }
+    describeForPlan(this, () => {
+      const base = { kind: 'filesystem' as const, cluster: ctl.clusterName, name, mountPoint: this.mountPoint };
+      if (props.managed) {
+        const tier = props.managed.perUnitStorageThroughput ?? 1000;
+        return { ...base, type: 'Managed Lustre', capacityGiB: props.managed.capacityGiB, server: `Google Cloud, ${tier} MB/s/TiB`, priceKey: `gcp:managed-lustre-${tier}` };
+      }
+      if (props.fsx) {
+        const type = props.fsx.deploymentType ?? 'PERSISTENT_2';
+        const throughput = props.fsx.perUnitStorageThroughput ?? (type === 'PERSISTENT_2' ? 250 : type === 'PERSISTENT_1' ? 200 : undefined);
+        return {
+          ...base,
+          type: 'FSx for Lustre',
+          capacityGiB: props.fsx.storageCapacityGiB,
+          server: `FSx ${type}${throughput ? `, ${throughput} MB/s/TiB` : ''}`,
+          priceKey: `aws:fsx-lustre-${type.toLowerCase().replace('_', '')}${throughput ? `-${throughput}` : ''}`,
+        };
+      }
+      return { ...base, type: 'Lustre', server: `existing ${props.existing?.source ?? '?'}` };
+    });
     const given = [props.fsx, props.managed, props.existing].filter((x) => x !== undefined).length;
     if (given !== 1) {
       throw new ConstructPropError(this, 'fsx/managed/existing',

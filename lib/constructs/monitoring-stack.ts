@@ -17,6 +17,7 @@ import { CidrError, isPubliclyOpen, parseIpv4Cidr } from '../net/cidr';
 import { grafanaDashboards, renderGrafanaDashboardProvider, renderGrafanaDatasources } from '../monitoring/grafana';
 import { AWS_REGION_PLACEHOLDER, PROMETHEUS_PORT, renderAlertRules, renderPrometheusConfig } from '../monitoring/prometheus';
 import { EXPORTER_PORTS } from '../monitoring/scrape-targets';
+import { describeForPlan } from './plan-summary';
 import { ConstructPropError, lazyString, terraformLiteral, validateAtSynth } from './seam';
 import { SlurmController } from './slurm-controller';
 
@@ -264,5 +265,20 @@ export class MonitoringStack extends Construct {
     }
     this.prometheusUrl = `http://${this.privateIp}:${PROMETHEUS_PORT}`;
     this.grafanaUrl = `http://${this.privateIp}:${GRAFANA_PORT}`;
+    describeForPlan(this, () => ({
+      kind: 'monitoring',
+      cluster: ctl.clusterName,
+      cloud: net.cloud,
+      onController: props.onController === true,
+      instanceType: props.onController ? undefined : net.cloud === 'aws' ? (props.instanceType ?? 'm6i.large') : (props.machineType ?? 'e2-standard-4'),
+      diskGiB: props.onController ? 0 : diskGiB,
+    }));
+    const tunnel = net.cloud === 'gcp' ? 'an IAP tunnel' : 'an SSH tunnel through the bastion';
+    describeForPlan(this, () => ({
+      kind: 'endpoint',
+      cluster: ctl.clusterName,
+      name: 'Grafana',
+      reach: `${this.grafanaUrl} through ${tunnel}${cidrs.length ? ` or from ${cidrs.join(', ')}` : ''} (admin password in the secret store)`,
+    }));
   }
 }

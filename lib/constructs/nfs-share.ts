@@ -7,6 +7,7 @@ import { Construct } from 'constructs';
 import { ClusterMount, mountPointProblem, NfsExport } from '../cloudinit';
 import { gcpName } from '../gcp/vm';
 import { ClusterFileSystem, IFileSystemClient, MESH_CIDR } from './cluster-file-system';
+import { describeForPlan } from './plan-summary';
 import { ConstructPropError } from './seam';
 import type { SlurmController } from './slurm-controller';
 
@@ -74,6 +75,16 @@ export class NfsShare extends ClusterFileSystem {
       throw new ConstructPropError(this, 'diskGiB', diskGiB, 'must be 0 (the root disk) or a whole number of GiB from 10 to 16384', 'Use e.g. 100');
     }
 
+    describeForPlan(this, () => ({
+      kind: 'filesystem',
+      cluster: ctl.clusterName,
+      name,
+      mountPoint: path,
+      type: 'NFS v4',
+      capacityGiB: diskGiB > 0 ? diskGiB : undefined,
+      server: `the controller, ${diskGiB > 0 ? `its own ${diskGiB} GiB disk` : 'on its root disk'}`,
+      priceKey: diskGiB > 0 ? (ctl.network.cloud === 'aws' ? 'aws:ebs-gp3' : 'gcp:pd-balanced') : undefined,
+    }));
     const net = ctl.network;
     const clients = net.cloud === 'aws' ? net.privateSubnets.map((s) => s.cidr) : [net.system.cidr];
     if (ctl.tailscale) clients.push(MESH_CIDR);

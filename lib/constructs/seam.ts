@@ -2,7 +2,10 @@
  * The one place the constructs touch cdktf internals beyond resources: lazy values and synth-time validation.
  * cdktf is archived upstream (its community fork is `cdktn`); switching means changing this file.
  */
-import { DefaultTokenResolver, Lazy, StringConcat, TerraformStack, Tokenization } from 'cdktf';
+import * as path from 'node:path';
+import { Annotations, DefaultTokenResolver, ISynthesisSession, Lazy, StringConcat, TerraformStack, Tokenization } from 'cdktf';
+// cdktf's hook for work after validation, before the stack is written; marked internal, hence only here.
+import { addCustomSynthesis } from 'cdktf/lib/synthesize/synthesizer';
 import { IConstruct } from 'constructs';
 
 /** A string Terraform value computed when the stack synthesizes, after every construct has been added. */
@@ -63,4 +66,23 @@ export function terraformExpressionOf(scope: IConstruct, value: string): string 
     resolver: new DefaultTokenResolver(new StringConcat()),
   });
   return typeof resolved === 'string' ? resolved : JSON.stringify(resolved);
+}
+
+/**
+ * Runs `write(dir)` when the stack synthesizes, after validation, with the stack's output directory
+ * (`cdktf.out/stacks/<name>`), for files written beside cdk.tf.json. Not run by `Testing.synth`, which writes
+ * nothing.
+ */
+export function onStackSynthesized(scope: IConstruct, write: (stackDir: string) => void): void {
+  addCustomSynthesis(scope, {
+    onSynthesize: (session: ISynthesisSession) => {
+      const stack = TerraformStack.of(scope);
+      write(path.join(session.outdir, session.manifest.forStack(stack).workingDirectory));
+    },
+  });
+}
+
+/** A line cdktf prints with `cdktf synth` (an info annotation on `scope`). */
+export function reportAtSynth(scope: IConstruct, text: string): void {
+  Annotations.of(scope).addInfo(text);
 }

@@ -50,6 +50,8 @@ import { ExporterKind, IScrapeTargets, ScrapeTargetGroup } from '../monitoring/s
 import { FileSystemClientNetwork, HostMounts, IClusterFileSystem, IFileSystemClient, MESH_CIDR } from './cluster-file-system';
 import { NfsShare } from './nfs-share';
 import type { IGcpClusterNetwork } from './gcp-cluster-network';
+import { ControllerPart } from '../summary/model';
+import { PlanSummaryOptions, attachPlanSummary, describeForPlan } from './plan-summary';
 import { ConstructPropError, lazyList, lazyString, terraformLiteral, validateAtSynth } from './seam';
 
 /** What the controller needs of an AWS network; `BastionVpc` provides it. */
@@ -198,6 +200,13 @@ export interface SlurmControllerProps {
    * @default none
    */
   readonly users?: readonly ClusterUser[];
+  /**
+   * The plan summary `cdktf synth` prints for this cluster and writes beside the stack (`cluster-<name>.md` with a
+   * Mermaid diagram, `cluster-<name>.json`): pools, nodes, GPUs, partitions, storage, endpoints and an estimated
+   * hourly cost. Give your own prices here, or `false` to leave it out.
+   * @default printed and written, priced from the shipped table (approximate on-demand list prices)
+   */
+  readonly planSummary?: PlanSummaryOptions | false;
   /** Supplementary groups `users` refer to, with fixed GIDs. @default none */
   readonly groups?: readonly ClusterGroup[];
   /**
@@ -432,11 +441,33 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
       this.usersTable = renderUsersTable(props.users ?? [], props.groups ?? [], this.node.path);
     }
 
+    describeForPlan(this, () => this.describe());
+    if (props.planSummary !== false) attachPlanSummary(this, this.clusterName, props.planSummary ?? {});
+
     // Fail synth, before anything is written, when the assembled cluster or its user-data is wrong.
     validateAtSynth(this, () => {
       this.renderUserData();
       return [];
     });
+  }
+
+  /** How the controller appears in the plan summary. */
+  private describe(): ControllerPart {
+    const props = this.props;
+    const accounting = props.accounting ?? 'local';
+    return {
+      kind: 'controller',
+      cluster: this.clusterName,
+      cloud: this.network.cloud,
+      instanceType: this.network.cloud === 'aws' ? (props.instanceType ?? 'm6i.xlarge') : (props.machineType ?? 'n2-standard-8'),
+      hostname: this.hostname,
+      mounts: this.hostMounts.mounts.map((m) => m.mountPoint),
+      diskGiB: props.stateVolumeSizeGiB ?? 50,
+      accounting: accounting === 'local' ? 'slurmdbd + MariaDB on the controller' : accounting ? 'slurmdbd, external database' : 'off',
+      restApi: props.restApi === true,
+      mesh: this.tailscale ? 'Tailscale' : undefined,
+      partitions: this.partitions.map((p) => ({ name: p.name, pools: [...p.pools], isDefault: p.default === true })),
+    };
   }
 
   /** Props that belong to the other cloud fail here, naming the one to use. */

@@ -1,0 +1,4 @@
+export * from './model';
+export * from './prices';
+export * from './estimate';
+export * from './render';
