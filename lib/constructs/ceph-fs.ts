@@ -11,7 +11,7 @@ import { buildServiceCloudConfig, ClusterMount, mountPointProblem, renderNodeUse
 import { gcpSecretSource, grantSecretAccess } from '../gcp/vm';
 import { ClusterFileSystem, IFileSystemClient } from './cluster-file-system';
 import { describeForPlan } from './plan-summary';
-import { ConstructPropError, lazyString } from './seam';
+import { ConstructPropError, lazyString, oncePerSynth } from './seam';
 import { SlurmController } from './slurm-controller';
 
 /** A MicroCeph server the construct creates (AWS clusters): the lab-scale shape, one VM with loop-file OSDs. */
@@ -223,7 +223,7 @@ export class CephFs extends ClusterFileSystem {
     new IamRolePolicyAttachment(this, 'Ssm', { role: role.name, policyArn: 'arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore' });
     aws.scriptBucket.grantRead(this, 'ScriptsRead', role.id);
 
-    const userData = () => renderNodeUserData(buildServiceCloudConfig({
+    const userData = oncePerSynth(this, () => renderNodeUserData(buildServiceCloudConfig({
       entry: 'storage/cephfs-server.sh',
       hostname: `${prefix}-ceph`,
       env: {
@@ -237,7 +237,7 @@ export class CephFs extends ClusterFileSystem {
         MICROCEPH_CHANNEL: channel,
       },
       scriptDelivery: { kind: 'fetch', fetcher: 'aws/fetch-bootstrap.sh' },
-    }), { target: 'aws', role: 'cephfs server', where: this.node.path });
+    }), { target: 'aws', role: 'cephfs server', where: this.node.path }));
     this.server = fixedEc2Host(this, {
       ami: ubuntuAmi(this),
       instanceType: m.instanceType ?? 'm6i.large',

@@ -56,7 +56,7 @@ import { FileSystemClientNetwork, HostMounts, IClusterFileSystem, IFileSystemCli
 import { PoolPart } from '../summary/model';
 import { describeForPlan } from './plan-summary';
 import { suppressPolicyRule } from '../policy/security-policy';
-import { ConstructPropError, lazyString, terraformLiteral, validateAtSynth } from './seam';
+import { ConstructPropError, lazyString, oncePerSynth, terraformLiteral, validateAtSynth } from './seam';
 import { MESH_CIDR, SlurmController, tailscaleEnv } from './slurm-controller';
 
 export type { SshHost, SshPlacement } from '../ssh';
@@ -401,7 +401,7 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
       ...(apptainer?.env ?? {}),
     };
     // Rendered at synth: file systems may be mounted on the pool after it is made.
-    const renderUserData = () => {
+    const renderUserData = oncePerSynth(this, () => {
       const host = ctl.hostSetup(this.exporterKinds(), this.hostMounts.mounts);
       return renderNodeUserData(buildNodeCloudConfig({
         roles: ['compute'],
@@ -417,7 +417,7 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
         ],
         scriptDelivery: { kind: 'fetch', fetcher: 'aws/fetch-bootstrap.sh' },
       }), { target: 'aws', role: `compute pool ${this.poolName}`, where });
-    };
+    });
     aws.scriptBucket.grantRead(this, 'ScriptsRead', role.id);
 
     // EFA instances must share a cluster placement group (and so one AZ and, here, one subnet).
@@ -585,7 +585,7 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
       ...(apptainer?.files ?? []),
     ];
     // Rendered at synth: file systems may be mounted on the pool after it is made.
-    const render = () => {
+    const render = oncePerSynth(this, () => {
       const host = ctl.hostSetup(this.exporterKinds(), this.hostMounts.mounts);
       return renderNodeUserData(buildNodeCloudConfig({
         roles: ['compute'],
@@ -597,7 +597,7 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
         extraScripts: [...extraScripts, ...host.scripts],
         scriptDelivery: { kind: 'inline' },
       }), { target: 'gcp', role: `compute pool ${this.poolName}`, where });
-    };
+    });
     const template = gcpNodeInstanceTemplate(this, 'Template', {
       network: net,
       namePrefix: prefix,

@@ -12,7 +12,7 @@ import { renderControllerFiles } from '../slurm';
 import { IScrapeTargets, ScrapeTargetGroup, TargetReach } from '../monitoring/scrape-targets';
 import { FileSystemClientNetwork, HostMounts, IClusterFileSystem, IFileSystemClient } from './cluster-file-system';
 import { describeForPlan } from './plan-summary';
-import { ConstructPropError, lazyString, terraformLiteral, validateAtSynth } from './seam';
+import { ConstructPropError, lazyString, oncePerSynth, terraformLiteral, validateAtSynth } from './seam';
 import { SlurmController } from './slurm-controller';
 
 export interface LoginNodeProps {
@@ -111,6 +111,8 @@ export class LoginNode extends Construct implements IFileSystemClient, IScrapeTa
       ? enrootNodeSetup(props.enroot, `${this.node.path}: enroot`, net.cloud === 'gcp' ? { isDeferred: Token.isUnresolved } : {})
       : undefined;
     if (containers) ctl.useContainers();
+    // Rendered once per synth: validation, the policy pack and the output share it.
+    const render = oncePerSynth(this, () => this.renderUserData(ctl, containers));
     this.apptainer = props.apptainer
       ? apptainerNodeSetup(props.apptainer, `${this.node.path}: apptainer`, net.cloud === 'gcp' ? { isDeferred: Token.isUnresolved } : {})
       : undefined;
@@ -136,7 +138,7 @@ export class LoginNode extends Construct implements IFileSystemClient, IScrapeTa
         machineType: props.machineType ?? 'n2-standard-4',
         isGpu: false,
         gpuNics: 0,
-        userData: lazyString(() => terraformLiteral(this.renderUserData(ctl, containers).text)),
+        userData: lazyString(() => terraformLiteral(render().text)),
         serviceAccountEmail: identity.email,
         clusterName: ctl.clusterName,
         role: 'login',
@@ -163,14 +165,14 @@ export class LoginNode extends Construct implements IFileSystemClient, IScrapeTa
         instanceProfileName: profile.name,
         keyName: props.keyName,
         rootVolumeSizeGiB: props.rootVolumeSizeGiB ?? 50,
-        userDataBase64: lazyString(() => this.renderUserData(ctl, containers).base64),
+        userDataBase64: lazyString(() => render().base64),
         tags: { Name: prefix, 'slurm:cluster': ctl.clusterName, 'slurm:role': 'login', [SCRIPTS_BUCKET_TAG]: aws.scriptBucket.bucket.bucket },
       });
     }
     for (const fs of props.mounts ?? []) this.addMount(fs);
     ctl.addScrapeTargets(this);
     validateAtSynth(this, () => {
-      this.renderUserData(ctl, containers);
+      render();
       return [];
     });
   }

@@ -18,7 +18,7 @@ import { grafanaDashboards, renderGrafanaDashboardProvider, renderGrafanaDatasou
 import { AWS_REGION_PLACEHOLDER, PROMETHEUS_PORT, renderAlertRules, renderPrometheusConfig } from '../monitoring/prometheus';
 import { EXPORTER_PORTS } from '../monitoring/scrape-targets';
 import { describeForPlan } from './plan-summary';
-import { ConstructPropError, lazyString, terraformLiteral, validateAtSynth } from './seam';
+import { ConstructPropError, lazyString, oncePerSynth, terraformLiteral, validateAtSynth } from './seam';
 import { SlurmController } from './slurm-controller';
 
 export interface MonitoringStackProps {
@@ -189,13 +189,13 @@ export class MonitoringStack extends Construct {
         new IamRolePolicy(this, 'Policy', { role: role.id, name: 'monitoring', policy: JSON.stringify({ Version: '2012-10-17', Statement: [discovery, ownSecret] }) });
         new IamRolePolicyAttachment(this, 'Ssm', { role: role.name, policyArn: 'arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore' });
         aws.scriptBucket.grantRead(this, 'ScriptsRead', role.id);
-        const userData = () => renderNodeUserData(buildServiceCloudConfig({
+        const userData = oncePerSynth(this, () => renderNodeUserData(buildServiceCloudConfig({
           entry: 'monitoring/monitoring-server.sh',
           hostname: `${cluster.replace(/_/g, '-')}-monitor`,
           env: { GRAFANA_ADMIN_PASSWORD_SOURCE: `generate+${this.grafanaAdminPasswordSecret}`, PROMETHEUS_RETENTION: retention },
           files: files(),
           scriptDelivery: { kind: 'fetch', fetcher: 'aws/fetch-bootstrap.sh' },
-        }), { target: 'aws', role: 'monitor', where: this.node.path });
+        }), { target: 'aws', role: 'monitor', where: this.node.path }));
         this.instance = fixedEc2Host(this, {
           ami: ubuntuAmi(this),
           instanceType: props.instanceType ?? 'm6i.large',
@@ -239,9 +239,9 @@ export class MonitoringStack extends Construct {
         });
         const ip = ctl.fixedHostAddress(this, 'hostIndex', props.hostIndex ?? 30, 30);
         this.privateIp = ip;
-        const render = () => renderNodeUserData(buildServiceCloudConfig({
+        const render = oncePerSynth(this, () => renderNodeUserData(buildServiceCloudConfig({
           entry: 'monitoring/monitoring-server.sh', hostname: `${prefix}-monitor`, env, files: files(), scriptDelivery: { kind: 'inline' },
-        }), { target: 'gcp', role: 'monitor', where: this.node.path });
+        }), { target: 'gcp', role: 'monitor', where: this.node.path }));
         const vm = gcpStaticInstance(this, 'Vm', {
           network: gcp.network,
           name: `${prefix}-monitor`,

@@ -3,7 +3,7 @@
  * cdktf is archived upstream (its community fork is `cdktn`); switching means changing this file.
  */
 import * as path from 'node:path';
-import { Annotations, DefaultTokenResolver, ISynthesisSession, Lazy, StringConcat, TerraformStack, Tokenization } from 'cdktf';
+import { Annotations, Aspects, DefaultTokenResolver, IAspect, ISynthesisSession, Lazy, StringConcat, TerraformStack, Tokenization } from 'cdktf';
 // cdktf's hook for work after validation, before the stack is written; marked internal, hence only here.
 import { addCustomSynthesis } from 'cdktf/lib/synthesize/synthesizer';
 import { IConstruct } from 'constructs';
@@ -85,4 +85,53 @@ export function onStackSynthesized(scope: IConstruct, write: (stackDir: string) 
 /** A line cdktf prints with `cdktf synth` (an info annotation on `scope`). */
 export function reportAtSynth(scope: IConstruct, text: string): void {
   Annotations.of(scope).addInfo(text);
+}
+
+/**
+ * One Aspect per stack that opens each synth pass: it counts passes (so renders can be shared within one) and
+ * then runs the hooks given to `runAtSynthStart`, in order. cdktf invokes a stack's Aspects at the start of
+ * every synth (`app.synth()`, `Testing.synth`), before validation and before anything is resolved for output.
+ */
+class SynthPass implements IAspect {
+  generation = 0;
+  readonly hooks: IAspect[] = [];
+
+  visit(node: IConstruct): void {
+    if (!TerraformStack.isStack(node)) return;
+    this.generation++;
+    for (const hook of this.hooks) hook.visit(node);
+  }
+}
+
+const PASSES = new WeakMap<TerraformStack, SynthPass>();
+
+function synthPassOf(scope: IConstruct): SynthPass {
+  const stack = TerraformStack.of(scope);
+  let pass = PASSES.get(stack);
+  if (!pass) {
+    pass = new SynthPass();
+    PASSES.set(stack, pass);
+    Aspects.of(stack).add(pass);
+  }
+  return pass;
+}
+
+/** Runs `aspect` on the stack of `scope` at the start of each synth, once the pass is open. */
+export function runAtSynthStart(scope: IConstruct, aspect: IAspect): void {
+  synthPassOf(scope).hooks.push(aspect);
+}
+
+/**
+ * `produce` computed at most once per synth pass of the stack: validation, the policy pack and the written output
+ * all read the same rendering. Before the first synth every call computes; values made during a synth are kept
+ * until the next one (constructs added after a synth are seen by the next synth, as everywhere in cdktf).
+ */
+export function oncePerSynth<T>(scope: IConstruct, produce: () => T): () => T {
+  const pass = synthPassOf(scope);
+  let cached: { generation: number; value: T } | undefined;
+  return () => {
+    if (pass.generation === 0) return produce();
+    if (cached?.generation !== pass.generation) cached = { generation: pass.generation, value: produce() };
+    return cached.value;
+  };
 }

@@ -52,7 +52,7 @@ import { NfsShare } from './nfs-share';
 import type { IGcpClusterNetwork } from './gcp-cluster-network';
 import { ControllerPart } from '../summary/model';
 import { PlanSummaryOptions, attachPlanSummary, describeForPlan } from './plan-summary';
-import { ConstructPropError, lazyList, lazyString, terraformLiteral, validateAtSynth } from './seam';
+import { ConstructPropError, lazyList, lazyString, oncePerSynth, terraformLiteral, validateAtSynth } from './seam';
 
 /** What the controller needs of an AWS network; `BastionVpc` provides it. */
 export interface IAwsClusterNetwork {
@@ -446,7 +446,7 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
 
     // Fail synth, before anything is written, when the assembled cluster or its user-data is wrong.
     validateAtSynth(this, () => {
-      this.renderUserData();
+      this.renderedUserData();
       return [];
     });
   }
@@ -546,7 +546,7 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
       machineType: props.machineType ?? 'n2-standard-8',
       isGpu: false,
       gpuNics: 0,
-      userData: lazyString(() => terraformLiteral(this.renderUserData().text)),
+      userData: lazyString(() => terraformLiteral(this.renderedUserData().text)),
       serviceAccountEmail: identity.email,
       clusterName: props.clusterName,
       role: 'controller',
@@ -671,7 +671,7 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
       instanceProfileName: profile.name,
       keyName: props.keyName,
       rootVolumeSizeGiB: props.rootVolumeSizeGiB ?? 40,
-      userDataBase64: lazyString(() => this.renderUserData().base64),
+      userDataBase64: lazyString(() => this.renderedUserData().base64),
       tags: {
         Name: `${prefix}-${CONTROLLER_HOSTNAME}`,
         'slurm:cluster': prefix,
@@ -1091,6 +1091,9 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
       ...(this.jobHookUsers.length > 0 ? { prolog: [NODE_PROLOG_GLOB], epilog: [NODE_EPILOG_GLOB], prologFlags: ['Alloc', 'Contain'] } : {}),
     };
   }
+
+  /** The controller's user-data, rendered once per synth (validation, the policy pack and the output share it). */
+  private readonly renderedUserData = oncePerSynth(this, () => this.renderUserData());
 
   private renderUserData() {
     const spec = this.clusterSpec();

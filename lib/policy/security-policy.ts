@@ -4,8 +4,9 @@
  * `cdktf synth` fail), suppressed ones into info annotations, and records the suppressions in the stack's `//`
  * metadata. This file and seam.ts are the policy's only contact with cdktf.
  */
-import { Annotations, App, Aspects, DefaultTokenResolver, IAspect, StringConcat, TerraformElement, TerraformStack, Tokenization } from 'cdktf';
+import { Annotations, App, DefaultTokenResolver, IAspect, StringConcat, TerraformElement, TerraformStack, Tokenization } from 'cdktf';
 import { IConstruct } from 'constructs';
+import { runAtSynthStart } from '../constructs/seam';
 import { PolicySuppression, evaluatePolicy, findingMessage, suppressedMessage } from './engine';
 import { ALL_POLICY_RULES, POLICY_PACKS, policyRule } from './packs';
 import { POLICY_PACK_NAMES, PolicyOptions, PolicyPackName, PolicyResource } from './rule';
@@ -179,6 +180,7 @@ export function enforceSecurityPolicy(scope: IConstruct, options: SecurityPolicy
     throw new Error('enforceSecurityPolicy: given the app; cdktf runs Aspects per stack. Call enforceSecurityPolicy(stack) for each stack.');
   }
   const policy = new SecurityPolicy(options);
-  Aspects.of(scope).add(policy);
+  // Run by the stack's synth-pass Aspect, so the renders it resolves are the ones the stack then writes.
+  runAtSynthStart(scope, policy);
   return policy;
 }
