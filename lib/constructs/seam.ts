@@ -10,12 +10,25 @@ import { IConstruct } from 'constructs';
 
 /** A string Terraform value computed when the stack synthesizes, after every construct has been added. */
 export function lazyString(produce: () => string): string {
-  return Lazy.stringValue({ produce });
+  return Lazy.stringValue({ produce: (context) => duringResolve(context.preparing, produce) });
 }
 
 /** A list of Terraform strings computed when the stack synthesizes (e.g. security groups others add to). */
 export function lazyList(produce: () => string[]): string[] {
-  return Lazy.listValue({ produce });
+  return Lazy.listValue({ produce: (context) => duringResolve(context.preparing, produce) });
+}
+
+/** True while cdktf's preparing resolve (`app.synth()` looking for cross-stack references) runs a lazy value. */
+let preparing = false;
+
+function duringResolve<T>(isPreparing: boolean, produce: () => T): T {
+  const outer = preparing;
+  preparing = isPreparing;
+  try {
+    return produce();
+  } finally {
+    preparing = outer;
+  }
 }
 
 /**
@@ -122,16 +135,19 @@ export function runAtSynthStart(scope: IConstruct, aspect: IAspect): void {
 }
 
 /**
- * `produce` computed at most once per synth pass of the stack: validation, the policy pack and the written output
- * all read the same rendering. Before the first synth every call computes; values made during a synth are kept
+ * `produce` computed at most once per synth of the stack: cdktf's preparing resolve, the policy pack, validation
+ * and the written output all read the same rendering. Before the first synth every call computes; values made during a synth are kept
  * until the next one (constructs added after a synth are seen by the next synth, as everywhere in cdktf).
  */
 export function oncePerSynth<T>(scope: IConstruct, produce: () => T): () => T {
   const pass = synthPassOf(scope);
   let cached: { generation: number; value: T } | undefined;
   return () => {
-    if (pass.generation === 0) return produce();
-    if (cached?.generation !== pass.generation) cached = { generation: pass.generation, value: produce() };
+    // `app.synth()` resolves everything once before the stack's Aspects run, with the tree complete: what it
+    // renders then belongs to the pass about to open.
+    const generation = preparing ? pass.generation + 1 : pass.generation;
+    if (generation === 0) return produce();
+    if (cached?.generation !== generation) cached = { generation, value: produce() };
     return cached.value;
   };
 }
