@@ -43,6 +43,9 @@ describe('slurm.conf with a dynamic pool', () => {
     const conf = renderSlurmConf(spec2311());
     expect(key(conf, 'SuspendExcNodes')).toEqual(['cpu-[0-1]']);
     expect(staticNodesHostlist(spec2311())).toBe('cpu-[0-1]');
+    // Counted, not listed: a quarter million static nodes is still one hostlist, made without listing them.
+    const huge = { ...spec2311(), nodePools: spec2311().nodePools.map((p) => (p.name === 'cpu' ? { ...p, count: 262_144 } : p)) };
+    expect(staticNodesHostlist(huge)).toBe('cpu-[0-262143]');
     expect(key(conf, 'SuspendExcStates')).toEqual(['DYNAMIC_NORM']);
     expect(conf).not.toMatch(/SuspendTime=INFINITE/);
     // A user's SuspendExcStates is kept, with DYNAMIC_NORM added, on one line.

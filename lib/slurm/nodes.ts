@@ -43,16 +43,21 @@ export function poolHostlist(pool: NodePoolSpec): string {
  * seen on the real daemons); dynamic nodes are kept up another way (render-slurm-conf.ts).
  */
 export function staticNodeNames(pool: NodePoolSpec): string[] {
-  if (isDynamicPool(pool)) return [];
-  const n = isCloudPool(pool) ? (pool.minCount ?? 0) : poolNodeCount(pool);
-  return Array.from({ length: n }, (_, i) => nodeName(pool, i));
+  return Array.from({ length: staticNodeCount(pool) }, (_, i) => nodeName(pool, i));
+}
+
+/** How many of the pool's nodes are always up (static nodes, or a cloud pool's minCount); dynamic pools: 0. */
+export function staticNodeCount(pool: NodePoolSpec): number {
+  if (isDynamicPool(pool)) return 0;
+  return isCloudPool(pool) ? (pool.minCount ?? 0) : poolNodeCount(pool);
 }
 
 /** Hostlist of `staticNodeNames` over every pool, or '' when there are none. */
 export function staticNodesHostlist(spec: ClusterSpec): string {
   const parts: string[] = [];
   for (const pool of spec.nodePools) {
-    const n = staticNodeNames(pool).length;
+    // Counted, not listed: the hostlist stays O(pools) however many nodes a pool has.
+    const n = staticNodeCount(pool);
     if (n > 0) parts.push(n === 1 ? nodeName(pool, 0) : `${pool.name}-[0-${n - 1}]`);
   }
   return parts.join(',');
