@@ -191,6 +191,11 @@ export function isGcpIngress(firewall: PolicyResource): boolean {
   return String(firewall.attributes.direction ?? 'INGRESS').toUpperCase() === 'INGRESS';
 }
 
+/** The whole-internet sources (0.0.0.0/0, ::/0) an ingress firewall admits; none for egress rules. */
+export function gcpWorldSources(firewall: PolicyResource): string[] {
+  return isGcpIngress(firewall) ? gcpIngressSources(firewall).ranges.filter(isWorldCidr) : [];
+}
+
 /** An IAM policy statement, every list-or-string field as a list. */
 export interface IamStatement {
   readonly sid: string;

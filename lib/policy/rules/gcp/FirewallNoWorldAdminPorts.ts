@@ -1,4 +1,4 @@
-import { describePorts, gcpAllowedOf, gcpIngressSources, isGcpIngress, isWorldCidr, rangesOverlap } from '../../inspect';
+import { describePorts, gcpAllowedOf, gcpWorldSources, rangesOverlap } from '../../inspect';
 import { defineRule } from '../../rule';
 
 export const FirewallNoWorldAdminPorts = defineRule({
@@ -8,8 +8,7 @@ export const FirewallNoWorldAdminPorts = defineRule({
   fix: "Admit IAP's range (35.235.240.0/20) or your own CIDRs only.",
   appliesTo: ['google_compute_firewall'],
   check: (fw) => {
-    if (!isGcpIngress(fw)) return [];
-    const world = gcpIngressSources(fw).ranges.filter(isWorldCidr);
+    const world = gcpWorldSources(fw);
     if (world.length === 0) return [];
     return gcpAllowedOf(fw)
       .filter((a) => a.protocol === 'tcp' || a.protocol === 'all')

@@ -1,4 +1,4 @@
-import { gcpAllowedOf, gcpIngressSources, isGcpIngress, isWorldCidr } from '../../inspect';
+import { gcpAllowedOf, gcpWorldSources } from '../../inspect';
 import { defineRule } from '../../rule';
 
 export const FirewallNoWorldAllPorts = defineRule({
@@ -8,8 +8,7 @@ export const FirewallNoWorldAllPorts = defineRule({
   fix: 'Name the protocols and ports, and the sources (tags, service accounts or your own CIDRs).',
   appliesTo: ['google_compute_firewall'],
   check: (fw) => {
-    if (!isGcpIngress(fw)) return [];
-    const world = gcpIngressSources(fw).ranges.filter(isWorldCidr);
+    const world = gcpWorldSources(fw);
     if (world.length === 0) return [];
     return gcpAllowedOf(fw)
       .filter((a) => a.ports.some((p) => p[0] === 0 && p[1] === 65535))
