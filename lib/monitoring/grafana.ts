@@ -287,7 +287,8 @@ function dashboard(spec: DashboardSpec): string {
     templating: { list: spec.variables.map(variable) },
     panels: layout(spec.rows),
   };
-  return `${JSON.stringify(doc, null, 2)}\n`;
+  // Compact: the file rides in user-data (EC2 allows 16 KiB gzipped); Grafana shows it formatted anyway.
+  return `${JSON.stringify(doc)}\n`;
 }
 
 /**
