@@ -108,20 +108,6 @@ export class CephFs extends ClusterFileSystem {
       throw new ConstructPropError(this, 'mountOptions', extra, 'must be fstab options without spaces, and without mon_addr, secret or secretfile (the library sets those)',
         "Use e.g. 'noatime'");
     }
-    describeForPlan(this, () => {
-      const base = { kind: 'filesystem' as const, cluster: ctl.clusterName, name, mountPoint: this.mountPoint, type: 'CephFS' };
-      if (!props.managed) return { ...base, server: `existing cluster (${props.existing?.monitors.join(', ') ?? '?'})` };
-      const osds = props.managed.osdCount ?? 3;
-      const osdGiB = props.managed.osdSizeGiB ?? 10;
-      const instanceType = props.managed.instanceType ?? 'm6i.large';
-      return {
-        ...base,
-        capacityGiB: osds * osdGiB,
-        server: `MicroCeph VM ${instanceType}, ${osds} OSDs`,
-        serverInstanceType: instanceType,
-        priceKey: 'aws:ebs-gp3',
-      };
-    });
     if ((props.managed === undefined) === (props.existing === undefined)) {
       throw new ConstructPropError(this, 'managed/existing', { managed: props.managed !== undefined, existing: props.existing !== undefined },
         'give exactly one', 'Use managed: {} for a MicroCeph server made here, or existing: { monitors, fsid, clientName, keySecret }');
@@ -132,6 +118,7 @@ export class CephFs extends ClusterFileSystem {
         'Mount an existing Ceph cluster (existing: { monitors, fsid, clientName, keySecret }), or use LustreFs managed on GCP');
     }
     const secretPrefix = fileSystemSecretName(ctl.clusterName, '');
+    const planBase = { kind: 'filesystem' as const, cluster: ctl.clusterName, name, mountPoint: this.mountPoint, type: 'CephFS' };
 
     if (props.existing) {
       const x = props.existing;
@@ -146,6 +133,7 @@ export class CephFs extends ClusterFileSystem {
       }
       this.source = `${x.clientName}@${x.fsid}.${fsName}=/`;
       this.options = `mon_addr=${x.monitors.join('/')},${extra}`;
+      describeForPlan(this, () => ({ ...planBase, server: `existing cluster (${x.monitors.join(', ')})` }));
       if (net.cloud === 'gcp') {
         const full = typeof x.keySecret === 'string' ? /^projects\/([a-z][-a-z0-9]{4,28}[a-z0-9])\/secrets\/([A-Za-z0-9_-]{1,255})$/.exec(x.keySecret) : null;
         if (!full && (typeof x.keySecret !== 'string' || !/^[A-Za-z0-9_-]{1,255}$/.test(x.keySecret))) {
@@ -176,6 +164,14 @@ export class CephFs extends ClusterFileSystem {
     if (!Number.isInteger(osdSize) || osdSize < 5 || osdSize > 4096) {
       throw new ConstructPropError(this, 'managed.osdSizeGiB', osdSize, 'must be a whole number of GiB from 5 to 4096', 'Use e.g. 10');
     }
+    const instanceType = m.instanceType ?? 'm6i.large';
+    describeForPlan(this, () => ({
+      ...planBase,
+      capacityGiB: osdCount * osdSize,
+      server: `MicroCeph VM ${instanceType}, ${osdCount} OSDs`,
+      serverInstanceType: instanceType,
+      priceKey: 'aws:ebs-gp3',
+    }));
     const channel = m.microcephChannel ?? 'squid/stable';
     if (!/^[a-z0-9.-]+\/(stable|candidate|beta|edge)$/.test(channel)) {
       throw new ConstructPropError(this, 'managed.microcephChannel', channel, 'is not a snap channel <track>/<risk>', "Use e.g. 'squid/stable'");
@@ -240,7 +236,7 @@ export class CephFs extends ClusterFileSystem {
     }), { target: 'aws', role: 'cephfs server', where: this.node.path }));
     this.server = fixedEc2Host(this, {
       ami: ubuntuAmi(this),
-      instanceType: m.instanceType ?? 'm6i.large',
+      instanceType,
       subnetId: subnet.id,
       privateIp: ip,
       securityGroupIds: [this.securityGroup.id],

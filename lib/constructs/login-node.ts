@@ -89,12 +89,13 @@ export class LoginNode extends Construct implements IFileSystemClient, IScrapeTa
       throw new ConstructPropError(this, 'hostname', this.hostname, 'not a host name', "Use lower-case letters, digits and '-', e.g. 'slurm-login'");
     }
     this.privateIp = ctl.fixedHostAddress(this, 'hostIndex', props.hostIndex ?? 11, 11);
+    const hostType = net.cloud === 'gcp' ? (props.machineType ?? 'n2-standard-4') : (props.instanceType ?? 't3.large');
     describeForPlan(this, () => ({
       kind: 'login',
       cluster: ctl.clusterName,
       name: this.hostname,
       cloud: net.cloud,
-      instanceType: net.cloud === 'gcp' ? (props.machineType ?? 'n2-standard-4') : (props.instanceType ?? 't3.large'),
+      instanceType: hostType,
       mounts: this.hostMounts.mounts.map((m) => m.mountPoint),
     }));
     describeForPlan(this, () => ({
@@ -135,7 +136,7 @@ export class LoginNode extends Construct implements IFileSystemClient, IScrapeTa
       this.vm = gcpStaticInstance(this, 'Vm', {
         network: net,
         name: this.hostname,
-        machineType: props.machineType ?? 'n2-standard-4',
+        machineType: hostType,
         isGpu: false,
         gpuNics: 0,
         userData: lazyString(() => terraformLiteral(render().text)),
@@ -158,7 +159,7 @@ export class LoginNode extends Construct implements IFileSystemClient, IScrapeTa
       aws.scriptBucket.grantRead(this, 'ScriptsRead', role.id);
       this.instance = fixedEc2Host(this, {
         ami: ubuntuAmi(this, props.amiId),
-        instanceType: props.instanceType ?? 't3.large',
+        instanceType: hostType,
         subnetId: net.privateSubnets[0].id,
         privateIp: this.privateIp,
         securityGroupIds: [net.clusterSecurityGroupId],

@@ -138,25 +138,7 @@ export class LustreFs extends ClusterFileSystem {
     if (!/^[A-Za-z0-9_.=,:/+-]+$/.test(this.options)) {
       throw new ConstructPropError(this, 'mountOptions', this.options, 'must be comma-separated fstab options without spaces', "Use e.g. 'defaults,flock'");
     }
-    describeForPlan(this, () => {
-      const base = { kind: 'filesystem' as const, cluster: ctl.clusterName, name, mountPoint: this.mountPoint };
-      if (props.managed) {
-        const tier = props.managed.perUnitStorageThroughput ?? 1000;
-        return { ...base, type: 'Managed Lustre', capacityGiB: props.managed.capacityGiB, server: `Google Cloud, ${tier} MB/s/TiB`, priceKey: `gcp:managed-lustre-${tier}` };
-      }
-      if (props.fsx) {
-        const type = props.fsx.deploymentType ?? 'PERSISTENT_2';
-        const throughput = props.fsx.perUnitStorageThroughput ?? (type === 'PERSISTENT_2' ? 250 : type === 'PERSISTENT_1' ? 200 : undefined);
-        return {
-          ...base,
-          type: 'FSx for Lustre',
-          capacityGiB: props.fsx.storageCapacityGiB,
-          server: `FSx ${type}${throughput ? `, ${throughput} MB/s/TiB` : ''}`,
-          priceKey: `aws:fsx-lustre-${type.toLowerCase().replace('_', '')}${throughput ? `-${throughput}` : ''}`,
-        };
-      }
-      return { ...base, type: 'Lustre', server: `existing ${props.existing?.source ?? '?'}` };
-    });
+    const planBase = { kind: 'filesystem' as const, cluster: ctl.clusterName, name, mountPoint: this.mountPoint };
     const given = [props.fsx, props.managed, props.existing].filter((x) => x !== undefined).length;
     if (given !== 1) {
       throw new ConstructPropError(this, 'fsx/managed/existing',
@@ -170,6 +152,7 @@ export class LustreFs extends ClusterFileSystem {
           "Use e.g. '10.20.0.5@tcp:/lfs'");
       }
       this.source = source;
+      describeForPlan(this, () => ({ ...planBase, type: 'Lustre', server: `existing ${source}` }));
       return;
     }
     const net = ctl.network;
@@ -180,6 +163,13 @@ export class LustreFs extends ClusterFileSystem {
       }
       this.gcpNetwork = net;
       const made = this.makeManagedLustre(props.managed, net, ctl.clusterName, name);
+      describeForPlan(this, () => ({
+        ...planBase,
+        type: 'Managed Lustre',
+        capacityGiB: props.managed!.capacityGiB,
+        server: `Google Cloud, ${made.tier} MB/s/TiB`,
+        priceKey: `gcp:managed-lustre-${made.tier}`,
+      }));
       this.instance = made.instance;
       this.source = made.source;
       return;
@@ -211,6 +201,13 @@ export class LustreFs extends ClusterFileSystem {
     if (!persistent && fsx.kmsKeyId !== undefined) {
       throw new ConstructPropError(this, 'fsx.kmsKeyId', fsx.kmsKeyId, `${type} always encrypts with an AWS-owned key`, 'Drop kmsKeyId, or use a PERSISTENT type');
     }
+    describeForPlan(this, () => ({
+      ...planBase,
+      type: 'FSx for Lustre',
+      capacityGiB: fsx.storageCapacityGiB,
+      server: `FSx ${type}${throughput ? `, ${throughput} MB/s/TiB` : ''}`,
+      priceKey: `aws:fsx-lustre-${type.toLowerCase().replace('_', '')}${throughput ? `-${throughput}` : ''}`,
+    }));
     const backups = fsx.automaticBackupRetentionDays ?? (persistent ? 7 : 0);
     if (!Number.isInteger(backups) || backups < 0 || backups > 90 || (!persistent && backups > 0)) {
       throw new ConstructPropError(this, 'fsx.automaticBackupRetentionDays', backups,
@@ -345,7 +342,7 @@ export class LustreFs extends ClusterFileSystem {
       targetTags: [net.clusterTag],
       allow: [{ protocol: 'tcp', ports: ['988'] }],
     });
-    return { instance, source: instance.mountPoint };
+    return { instance, source: instance.mountPoint, tier };
   }
 
   /** Lustre ports both ways between the file system's group and the client's, once per client group. */

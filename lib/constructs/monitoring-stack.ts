@@ -80,6 +80,7 @@ export class MonitoringStack extends Construct {
     const scrapeInterval = props.scrapeInterval ?? '30s';
     if (!/^[1-9][0-9]*(s|m)$/.test(scrapeInterval)) throw new ConstructPropError(this, 'scrapeInterval', scrapeInterval, 'is not a duration in s or m', "Use e.g. '30s' or '1m'");
     const diskGiB = props.diskGiB ?? 100;
+    const hostType = net.cloud === 'aws' ? (props.instanceType ?? 'm6i.large') : (props.machineType ?? 'e2-standard-4');
     if (!Number.isInteger(diskGiB) || diskGiB < 20 || diskGiB > 16384) throw new ConstructPropError(this, 'diskGiB', diskGiB, 'must be a whole number of GiB from 20 to 16384', 'Use e.g. 100');
     const cidrs = props.grafanaAllowedCidrs ?? [];
     for (const [i, c] of cidrs.entries()) {
@@ -198,7 +199,7 @@ export class MonitoringStack extends Construct {
         }), { target: 'aws', role: 'monitor', where: this.node.path }));
         this.instance = fixedEc2Host(this, {
           ami: ubuntuAmi(this),
-          instanceType: props.instanceType ?? 'm6i.large',
+          instanceType: hostType,
           subnetId: aws.network.privateSubnets[0].id,
           privateIp: ip,
           securityGroupIds: [group.id],
@@ -245,7 +246,7 @@ export class MonitoringStack extends Construct {
         const vm = gcpStaticInstance(this, 'Vm', {
           network: gcp.network,
           name: `${prefix}-monitor`,
-          machineType: props.machineType ?? 'e2-standard-4',
+          machineType: hostType,
           isGpu: false,
           gpuNics: 0,
           userData: lazyString(() => terraformLiteral(render().text)),
@@ -270,7 +271,7 @@ export class MonitoringStack extends Construct {
       cluster: ctl.clusterName,
       cloud: net.cloud,
       onController: props.onController === true,
-      instanceType: props.onController ? undefined : net.cloud === 'aws' ? (props.instanceType ?? 'm6i.large') : (props.machineType ?? 'e2-standard-4'),
+      instanceType: props.onController ? undefined : hostType,
       diskGiB: props.onController ? 0 : diskGiB,
     }));
     const tunnel = net.cloud === 'gcp' ? 'an IAP tunnel' : 'an SSH tunnel through the bastion';

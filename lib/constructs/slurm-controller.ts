@@ -351,6 +351,8 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
   private monitorHost?: MonitorOnController;
   private computePeers?: EfaSecurityGroup;
   private readonly partitions: PartitionSpec[] = [];
+  /** The controller's EC2 instance type or Compute Engine machine type. */
+  private readonly hostType: string;
   private readonly props: SlurmControllerProps;
   private dbPasswordSource?: string;
   private jwtKeySource?: string;
@@ -388,6 +390,7 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
       }
     }
     this.checkCloudProps(props);
+    this.hostType = net.cloud === 'aws' ? (props.instanceType ?? 'm6i.xlarge') : (props.machineType ?? 'n2-standard-8');
 
     // The controller's fixed address: AWS keeps a subnet's first four addresses, Google its first two.
     const hostIndex = props.hostIndex ?? 10;
@@ -459,7 +462,7 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
       kind: 'controller',
       cluster: this.clusterName,
       cloud: this.network.cloud,
-      instanceType: this.network.cloud === 'aws' ? (props.instanceType ?? 'm6i.xlarge') : (props.machineType ?? 'n2-standard-8'),
+      instanceType: this.hostType,
       hostname: this.hostname,
       mounts: this.hostMounts.mounts.map((m) => m.mountPoint),
       diskGiB: props.stateVolumeSizeGiB ?? 50,
@@ -543,7 +546,7 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
     const vm = gcpStaticInstance(this, 'Vm', {
       network: net,
       name: this.hostname,
-      machineType: props.machineType ?? 'n2-standard-8',
+      machineType: this.hostType,
       isGpu: false,
       gpuNics: 0,
       userData: lazyString(() => terraformLiteral(this.renderedUserData().text)),
@@ -659,7 +662,7 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
 
     const instance = fixedEc2Host(this, {
       ami: ubuntuAmi(this, props.amiId),
-      instanceType: props.instanceType ?? 'm6i.xlarge',
+      instanceType: this.hostType,
       subnetId: subnet.id,
       privateIp: this.privateIp,
       // Plus the NFS server's group once an NfsShare is served here.
