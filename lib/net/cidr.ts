@@ -187,3 +187,30 @@ export function firstOverlap<B extends { readonly field: string; readonly cidr: 
   }
   return undefined;
 }
+
+function parseAnyCidr(cidr: string): [ipaddr.IPv4 | ipaddr.IPv6, number] | undefined {
+  try {
+    return ipaddr.parseCIDR(cidr);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * True when `inner` lies wholly inside `outer`, IPv4 or IPv6; false for different families or anything that does
+ * not parse. For reading plans (the policy pack), where CIDRs are not ours to validate; `cidrContains` is the
+ * strict IPv4 check for props.
+ */
+export function cidrWithin(inner: string, outer: string): boolean {
+  const a = parseAnyCidr(inner);
+  const b = parseAnyCidr(outer);
+  if (!a || !b || a[0].kind() !== b[0].kind() || a[1] < b[1]) return false;
+  return a[0].match(b);
+}
+
+const PRIVATE_RANGES = ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', MESH_CIDR, 'fc00::/7'];
+
+/** Inside RFC 1918, the shared range meshes use (100.64.0.0/10) or IPv6 unique-local space. */
+export function isPrivateCidr(cidr: string): boolean {
+  return PRIVATE_RANGES.some((range) => cidrWithin(cidr, range));
+}

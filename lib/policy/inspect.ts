@@ -3,7 +3,7 @@
  * write them, CIDR facts, IAM policy statements, decoded user-data. Pure data in, data out.
  */
 import { gunzipSync } from 'node:zlib';
-import * as ipaddr from 'ipaddr.js';
+import { isPubliclyOpen } from '../net/cidr';
 import { PolicyPlan, PolicyResource } from './rule';
 
 /** A block list attribute as an array whatever way it was written (absent, one object, a list). */
@@ -31,39 +31,6 @@ export function isExpression(value: unknown): boolean {
 /** Terraform booleans may be written as true or "true". */
 export function isTrue(value: unknown): boolean {
   return value === true || (typeof value === 'string' && value.toLowerCase() === 'true');
-}
-
-function parseCidr(cidr: string): [ipaddr.IPv4 | ipaddr.IPv6, number] | undefined {
-  try {
-    return ipaddr.parseCIDR(cidr);
-  } catch {
-    return undefined;
-  }
-}
-
-/** 0.0.0.0/0, ::/0 or any other prefix of length 0: the whole internet. */
-export function isWorldCidr(cidr: string): boolean {
-  const parsed = parseCidr(cidr);
-  return parsed !== undefined && parsed[1] === 0;
-}
-
-const PRIVATE_RANGES = ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10', 'fc00::/7'].map((c) =>
-  ipaddr.parseCIDR(c),
-);
-
-/** Whether `inner` lies wholly inside `outer` (same address family). */
-export function cidrWithin(inner: string, outer: string): boolean {
-  const a = parseCidr(inner);
-  const b = parseCidr(outer);
-  if (!a || !b || a[0].kind() !== b[0].kind() || a[1] < b[1]) return false;
-  return a[0].match(b);
-}
-
-/** RFC 1918, the shared range meshes use (100.64.0.0/10) or IPv6 ULA. */
-export function isPrivateCidr(cidr: string): boolean {
-  const parsed = parseCidr(cidr);
-  if (!parsed) return false;
-  return PRIVATE_RANGES.some(([net, bits]) => net.kind() === parsed[0].kind() && parsed[1] >= bits && parsed[0].match(net, bits));
 }
 
 /** One inbound permission, whichever of the three AWS shapes (inline, aws_security_group_rule, VPC rule) held it. */
@@ -193,7 +160,7 @@ export function isGcpIngress(firewall: PolicyResource): boolean {
 
 /** The whole-internet sources (0.0.0.0/0, ::/0) an ingress firewall admits; none for egress rules. */
 export function gcpWorldSources(firewall: PolicyResource): string[] {
-  return isGcpIngress(firewall) ? gcpIngressSources(firewall).ranges.filter(isWorldCidr) : [];
+  return isGcpIngress(firewall) ? gcpIngressSources(firewall).ranges.filter(isPubliclyOpen) : [];
 }
 
 /** An IAM policy statement, every list-or-string field as a list. */

@@ -1,4 +1,5 @@
-import { AWS_INGRESS_TYPES, awsIngressOf, describePorts, isWorldCidr, rangesOverlap } from '../../inspect';
+import { AWS_INGRESS_TYPES, awsIngressOf, describePorts, rangesOverlap } from '../../inspect';
+import { isPubliclyOpen } from '../../../net/cidr';
 import { defineRule } from '../../rule';
 
 const ADMIN_PORTS: [number, number][] = [
@@ -16,5 +17,5 @@ export const SecurityGroupNoWorldAdminPorts = defineRule({
     awsIngressOf(block)
       .filter((p) => !(p.ports[0] === 0 && p.ports[1] === 65535))
       .filter((p) => ADMIN_PORTS.some((admin) => rangesOverlap(p.ports, admin)))
-      .flatMap((p) => p.cidrs.filter(isWorldCidr).map((c) => `${p.where} opens ${describePorts(p.ports)} to ${c}`)),
+      .flatMap((p) => p.cidrs.filter(isPubliclyOpen).map((c) => `${p.where} opens ${describePorts(p.ports)} to ${c}`)),
 });

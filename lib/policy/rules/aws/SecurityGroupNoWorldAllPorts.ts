@@ -1,4 +1,5 @@
-import { AWS_INGRESS_TYPES, awsIngressOf, isWorldCidr } from '../../inspect';
+import { AWS_INGRESS_TYPES, awsIngressOf } from '../../inspect';
+import { isPubliclyOpen } from '../../../net/cidr';
 import { defineRule } from '../../rule';
 
 export const SecurityGroupNoWorldAllPorts = defineRule({
@@ -10,5 +11,5 @@ export const SecurityGroupNoWorldAllPorts = defineRule({
   check: (block) =>
     awsIngressOf(block)
       .filter((p) => p.ports[0] === 0 && p.ports[1] === 65535)
-      .flatMap((p) => p.cidrs.filter(isWorldCidr).map((c) => `${p.where} opens all ports (${p.protocol}) to ${c}`)),
+      .flatMap((p) => p.cidrs.filter(isPubliclyOpen).map((c) => `${p.where} opens all ports (${p.protocol}) to ${c}`)),
 });

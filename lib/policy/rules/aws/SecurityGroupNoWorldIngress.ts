@@ -1,4 +1,5 @@
-import { AWS_INGRESS_TYPES, awsIngressOf, describePorts, isWorldCidr, rangesOverlap } from '../../inspect';
+import { AWS_INGRESS_TYPES, awsIngressOf, describePorts, rangesOverlap } from '../../inspect';
+import { isPubliclyOpen } from '../../../net/cidr';
 import { defineRule } from '../../rule';
 
 /** Anything else open to the internet (the admin-port and all-port rules report those). */
@@ -12,5 +13,5 @@ export const SecurityGroupNoWorldIngress = defineRule({
     awsIngressOf(block)
       .filter((p) => !(p.ports[0] === 0 && p.ports[1] === 65535))
       .filter((p) => !rangesOverlap(p.ports, [22, 22]) && !rangesOverlap(p.ports, [3389, 3389]))
-      .flatMap((p) => p.cidrs.filter(isWorldCidr).map((c) => `${p.where} opens ${describePorts(p.ports)} to ${c}`)),
+      .flatMap((p) => p.cidrs.filter(isPubliclyOpen).map((c) => `${p.where} opens ${describePorts(p.ports)} to ${c}`)),
 });

@@ -1,14 +1,5 @@
-import {
-  AWS_INGRESS_TYPES,
-  awsIngressOf,
-  cidrWithin,
-  clusterOnlyPorts,
-  describePorts,
-  isPrivateCidr,
-  rangesOverlap,
-  vpcCidrOfGroup,
-} from '../../inspect';
-import { MESH_CIDR } from '../../../net/cidr';
+import { AWS_INGRESS_TYPES, awsIngressOf, clusterOnlyPorts, describePorts, rangesOverlap, vpcCidrOfGroup } from '../../inspect';
+import { cidrWithin, isPrivateCidr, MESH_CIDR } from '../../../net/cidr';
 import { defineRule } from '../../rule';
 
 /**

@@ -1,16 +1,5 @@
-import {
-  asStrings,
-  cidrWithin,
-  clusterOnlyPorts,
-  describePorts,
-  gcpAllowedOf,
-  gcpIngressSources,
-  isExpression,
-  isGcpIngress,
-  isPrivateCidr,
-  rangesOverlap,
-} from '../../inspect';
-import { MESH_CIDR } from '../../../net/cidr';
+import { asStrings, clusterOnlyPorts, describePorts, gcpAllowedOf, gcpIngressSources, isExpression, isGcpIngress, rangesOverlap } from '../../inspect';
+import { cidrWithin, isPrivateCidr, MESH_CIDR } from '../../../net/cidr';
 import { PolicyPlan, PolicyResource, defineRule } from '../../rule';
 
 /** The literal ranges of the subnets on the firewall's network (empty when none are known). */
