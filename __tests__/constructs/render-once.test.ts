@@ -9,7 +9,7 @@ import { App, TerraformStack, Testing } from 'cdktf';
 import { Construct } from 'constructs';
 import * as userData from '../../lib/cloudinit/render-user-data';
 import * as slurmConf from '../../lib/slurm/render-slurm-conf';
-import { oncePerSynth } from '../../lib/constructs/seam';
+import { oncePerSynth } from '../../lib/cdktf-adapter';
 import { SHIPPED_STACKS } from '../../stacks/shipped';
 
 afterEach(() => jest.restoreAllMocks());

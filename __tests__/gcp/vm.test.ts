@@ -1,7 +1,7 @@
 import { GoogleProvider } from '@cdktf/provider-google/lib/provider';
 import { TerraformStack, Testing } from 'cdktf';
 import { GcpClusterNetwork } from '../../lib/constructs/gcp-cluster-network';
-import { terraformExpressionOf } from '../../lib/constructs/seam';
+import { terraformExpressionOf } from '../../lib/cdktf-adapter';
 import {
   CLOUD_PLATFORM_SCOPE,
   GCP_METADATA_VALUE_MAX_BYTES,

@@ -1,6 +1,6 @@
 /**
  * Import hygiene the load time depends on: provider classes come from their submodules (the package roots load
- * every resource of the provider: seconds and hundreds of MB), cdktf's internals are reached in one seam only,
+ * every resource of the provider: seconds and hundreds of MB), cdktf's internals are reached in one adapter only,
  * and the pure core does not import cdktf at all.
  */
 import * as fs from 'node:fs';
@@ -27,9 +27,9 @@ test('provider classes are imported from their submodules, never from a package 
   expect(SHIPPED.flatMap(importsOf)).toContain('@cdktf/provider-aws/lib/instance');
 });
 
-test("cdktf's internal modules are reached only through the seam", () => {
+test("cdktf's internal modules are reached only through the cdktf adapter", () => {
   const internal = SHIPPED.flatMap((f) => importsOf(f).filter((i) => i.startsWith('cdktf/')).map((i) => `${f}: ${i}`));
-  expect(internal).toEqual([path.join('lib', 'constructs', 'seam.ts') + ': cdktf/lib/synthesize/synthesizer']);
+  expect(internal).toEqual([path.join('lib', 'cdktf-adapter.ts') + ': cdktf/lib/synthesize/synthesizer']);
 });
 
 test('the pure core (Slurm model, cloud-init, monitoring, summary, policy rules) does not import cdktf', () => {

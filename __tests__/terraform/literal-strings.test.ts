@@ -15,7 +15,7 @@ import { BastionVpc } from '../../lib/constructs/bastion-vpc';
 import { ComputeNodePool } from '../../lib/constructs/compute-node-pool';
 import { GpuPartition } from '../../lib/constructs/gpu-partition';
 import { SlurmController } from '../../lib/constructs/slurm-controller';
-import { terraformLiteral } from '../../lib/constructs/seam';
+import { terraformLiteral } from '../../lib/cdktf-adapter';
 import { SHIPPED_STACKS } from '../../stacks/shipped';
 import { directives, interpolations, stringsOf, terraformLiteralValue } from './template-strings';
 

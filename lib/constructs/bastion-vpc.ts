@@ -35,7 +35,7 @@ import {
 } from '../net/cidr';
 import { suppressPolicyRule } from '../policy/security-policy';
 import { describeForPlan } from './plan-summary';
-import { ConstructPropError } from './seam';
+import { ConstructPropError } from '../cdktf-adapter';
 
 /** One subnet as other constructs see it. `availabilityZone` is a Terraform reference (known at plan). */
 export interface BastionVpcSubnet {

@@ -11,7 +11,7 @@ import { buildServiceCloudConfig, ClusterMount, mountPointProblem, renderNodeUse
 import { gcpSecretSource, grantSecretAccess } from '../gcp/vm';
 import { ClusterFileSystem, IFileSystemClient } from './cluster-file-system';
 import { describeForPlan } from './plan-summary';
-import { ConstructPropError, lazyString, oncePerSynth } from './seam';
+import { ConstructPropError, lazyString, oncePerSynth } from '../cdktf-adapter';
 import { SlurmController } from './slurm-controller';
 
 /** A MicroCeph server the construct creates (AWS clusters): the lab-scale shape, one VM with loop-file OSDs. */

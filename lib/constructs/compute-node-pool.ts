@@ -56,7 +56,7 @@ import { FileSystemClientNetwork, HostMounts, IClusterFileSystem, IFileSystemCli
 import { PoolPart } from '../summary/model';
 import { describeForPlan } from './plan-summary';
 import { suppressPolicyRule } from '../policy/security-policy';
-import { ConstructPropError, lazyString, oncePerSynth, terraformLiteral, validateAtSynth } from './seam';
+import { ConstructPropError, lazyString, oncePerSynth, terraformLiteral, validateAtSynth } from '../cdktf-adapter';
 import { MESH_CIDR, SlurmController, tailscaleEnv } from './slurm-controller';
 
 export type { SshHost, SshPlacement } from '../ssh';

@@ -18,7 +18,7 @@ import {
 } from '../net/cidr';
 import { suppressPolicyRule } from '../policy/security-policy';
 import { describeForPlan } from './plan-summary';
-import { ConstructPropError } from './seam';
+import { ConstructPropError } from '../cdktf-adapter';
 
 /** One VPC with its single subnet, as VMs attach to it (one NIC each). */
 export interface GcpSubnet {

@@ -1,7 +1,7 @@
 import { Construct } from 'constructs';
 import { PartitionSpec } from '../slurm';
 import { PartitionProps, partitionSpec } from './partition';
-import { ConstructPropError } from './seam';
+import { ConstructPropError } from '../cdktf-adapter';
 
 export interface GpuPartitionProps extends PartitionProps {
   /**

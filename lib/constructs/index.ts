@@ -9,5 +9,5 @@ export * from './monitoring-stack';
 export * from './lustre-fs';
 export * from './nfs-share';
 export * from './partition';
-export * from './seam';
+export * from '../cdktf-adapter';
 export * from './slurm-controller';

@@ -12,7 +12,7 @@ import { renderControllerFiles } from '../slurm';
 import { IScrapeTargets, ScrapeTargetGroup, TargetReach } from '../monitoring/scrape-targets';
 import { FileSystemClientNetwork, HostMounts, IClusterFileSystem, IFileSystemClient } from './cluster-file-system';
 import { describeForPlan } from './plan-summary';
-import { ConstructPropError, lazyString, oncePerSynth, terraformLiteral, validateAtSynth } from './seam';
+import { ConstructPropError, lazyString, oncePerSynth, terraformLiteral, validateAtSynth } from '../cdktf-adapter';
 import { SlurmController } from './slurm-controller';
 
 export interface LoginNodeProps {

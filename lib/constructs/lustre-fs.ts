@@ -12,7 +12,7 @@ import { ClusterMount, mountPointProblem, SSM_SOURCE_PREFIX } from '../cloudinit
 import { fileSystemParameterName } from '../aws/node-identity';
 import { ClusterFileSystem, IFileSystemClient } from './cluster-file-system';
 import { describeForPlan } from './plan-summary';
-import { ConstructPropError } from './seam';
+import { ConstructPropError } from '../cdktf-adapter';
 import type { IGcpClusterNetwork } from './gcp-cluster-network';
 import type { IAwsClusterNetwork, SlurmController } from './slurm-controller';
 

@@ -18,7 +18,7 @@ import { grafanaDashboards, renderGrafanaDashboardProvider, renderGrafanaDatasou
 import { AWS_REGION_PLACEHOLDER, PROMETHEUS_PORT, renderAlertRules, renderPrometheusConfig } from '../monitoring/prometheus';
 import { EXPORTER_PORTS } from '../monitoring/scrape-targets';
 import { describeForPlan } from './plan-summary';
-import { ConstructPropError, lazyString, oncePerSynth, terraformLiteral, validateAtSynth } from './seam';
+import { ConstructPropError, lazyString, oncePerSynth, terraformLiteral, validateAtSynth } from '../cdktf-adapter';
 import { SlurmController } from './slurm-controller';
 
 export interface MonitoringStackProps {

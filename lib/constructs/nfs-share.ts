@@ -8,7 +8,7 @@ import { ClusterMount, mountPointProblem, NfsExport } from '../cloudinit';
 import { gcpName } from '../gcp/vm';
 import { ClusterFileSystem, IFileSystemClient, MESH_CIDR } from './cluster-file-system';
 import { describeForPlan } from './plan-summary';
-import { ConstructPropError } from './seam';
+import { ConstructPropError } from '../cdktf-adapter';
 import type { SlurmController } from './slurm-controller';
 
 export interface NfsShareProps {

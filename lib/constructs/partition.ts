@@ -1,7 +1,7 @@
 import { Construct } from 'constructs';
 import { OverSubscribe, PartitionSpec } from '../slurm';
 import { ComputeNodePool } from './compute-node-pool';
-import { ConstructPropError } from './seam';
+import { ConstructPropError } from '../cdktf-adapter';
 import { SlurmController } from './slurm-controller';
 
 export interface PartitionProps {

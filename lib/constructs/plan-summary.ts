@@ -11,7 +11,7 @@ import { ClusterPart, clusterPlan } from '../summary/model';
 import { estimateCost } from '../summary/estimate';
 import { withPriceOverrides } from '../summary/prices';
 import { renderPlanMarkdown, renderPlanSummary } from '../summary/render';
-import { onStackSynthesized, reportAtSynth } from './seam';
+import { onStackSynthesized, reportAtSynth } from '../cdktf-adapter';
 
 const DESCRIBED = new WeakMap<IConstruct, (() => ClusterPart)[]>();
 

@@ -52,7 +52,7 @@ import { NfsShare } from './nfs-share';
 import type { IGcpClusterNetwork } from './gcp-cluster-network';
 import { ControllerPart } from '../summary/model';
 import { PlanSummaryOptions, attachPlanSummary, describeForPlan } from './plan-summary';
-import { ConstructPropError, lazyList, lazyString, oncePerSynth, terraformLiteral, validateAtSynth } from './seam';
+import { ConstructPropError, lazyList, lazyString, oncePerSynth, terraformLiteral, validateAtSynth } from '../cdktf-adapter';
 
 /** What the controller needs of an AWS network; `BastionVpc` provides it. */
 export interface IAwsClusterNetwork {

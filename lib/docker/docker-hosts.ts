@@ -5,7 +5,7 @@ import { DockerProvider } from '@cdktf/provider-docker/lib/provider';
 import { TerraformStack, Token } from 'cdktf';
 import { IConstruct } from 'constructs';
 import { createHash } from 'crypto';
-import { terraformExpressionOf } from '../constructs/seam';
+import { terraformExpressionOf } from '../cdktf-adapter';
 
 /** Docker's own default; the Terraform run must then happen on the GPU host itself. */
 export const DEFAULT_DOCKER_HOST = 'unix:///var/run/docker.sock';

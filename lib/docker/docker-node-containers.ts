@@ -3,7 +3,7 @@ import { Image } from '@cdktf/provider-docker/lib/image';
 import { DockerProvider } from '@cdktf/provider-docker/lib/provider';
 import { Fn, Op, TerraformCount, Token } from 'cdktf';
 import { Construct } from 'constructs';
-import { terraformLiteral } from '../constructs/seam';
+import { terraformLiteral } from '../cdktf-adapter';
 import { suppressPolicyRule } from '../policy/security-policy';
 
 /** A file the provider writes into each container before it starts (`upload` block). */

@@ -30,7 +30,7 @@ import { createHash } from 'crypto';
 import { TerraformCount, Token } from 'cdktf';
 import { Construct, IConstruct } from 'constructs';
 import type { IGcpClusterNetwork } from '../constructs/gcp-cluster-network';
-import { ConstructPropError } from '../constructs/seam';
+import { ConstructPropError } from '../cdktf-adapter';
 import { CidrError, parseIpv4Cidr } from '../net/cidr';
 
 /** The only OAuth scope nodes get: access is then decided by IAM alone, which is scoped per secret. */

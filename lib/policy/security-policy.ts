@@ -2,11 +2,11 @@
  * The policy pack as a cdktf Aspect: on synth it reads every resource and data source of a stack as written to
  * cdk.tf.json, runs the rules (engine.ts, pure), and turns findings into error annotations (which make
  * `cdktf synth` fail), suppressed ones into info annotations, and records the suppressions in the stack's `//`
- * metadata. This file and seam.ts are the policy's only contact with cdktf.
+ * metadata. This file and cdktf-adapter.ts are the policy's only contact with cdktf.
  */
 import { Annotations, App, DefaultTokenResolver, IAspect, StringConcat, TerraformElement, TerraformStack, Tokenization } from 'cdktf';
 import { IConstruct } from 'constructs';
-import { runAtSynthStart } from '../constructs/seam';
+import { runAtSynthStart } from '../cdktf-adapter';
 import { PolicySuppression, evaluatePolicy, findingMessage, suppressedMessage } from './engine';
 import { ALL_POLICY_RULES, POLICY_PACKS, policyRule } from './packs';
 import { POLICY_PACK_NAMES, PolicyOptions, PolicyPackName, PolicyResource } from './rule';

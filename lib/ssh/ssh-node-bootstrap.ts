@@ -2,7 +2,7 @@ import { DataResource, DefaultTokenResolver, Fn, FileProvisioner, RemoteExecProv
 import { Construct } from 'constructs';
 import { createHash } from 'crypto';
 import { shellSingleQuote } from '../cloudinit/node-env';
-import { lazyString, terraformLiteral } from '../constructs/seam';
+import { lazyString, terraformLiteral } from '../cdktf-adapter';
 
 /** A file installed on every host (as root), uploaded through the SSH user's private staging directory. */
 export interface SshUploadFile {

@@ -1,6 +1,7 @@
 /**
- * The one place the constructs touch cdktf internals beyond resources: lazy values and synth-time validation.
- * cdktf is archived upstream (its community fork is `cdktn`); switching means changing this file.
+ * The cdktf adapter: the one place the library touches cdktf beyond resource classes (lazy values, tokens, Aspects,
+ * synth-time validation, files written beside the stack). cdktf is archived upstream (its community fork is
+ * `cdktn`); switching means changing this file.
  */
 import * as path from 'node:path';
 import { Annotations, Aspects, DefaultTokenResolver, IAspect, ISynthesisSession, Lazy, StringConcat, TerraformStack, Tokenization } from 'cdktf';
