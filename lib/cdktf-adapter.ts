@@ -4,7 +4,9 @@
  * `cdktn`); switching means changing this file.
  */
 import * as path from 'node:path';
-import { Annotations, Aspects, DefaultTokenResolver, IAspect, ISynthesisSession, Lazy, StringConcat, TerraformStack, Tokenization } from 'cdktf';
+import { Annotations, Aspects, DefaultTokenResolver, IAspect, ISynthesisSession, Lazy, StringConcat, TerraformResource, TerraformStack, Tokenization } from 'cdktf';
+// How cdktf turns a construct path into a logical ID; internal, hence only here.
+import { makeUniqueId } from 'cdktf/lib/private/unique';
 // cdktf's hook for work after validation, before the stack is written; marked internal, hence only here.
 import { addCustomSynthesis } from 'cdktf/lib/synthesize/synthesizer';
 import { IConstruct } from 'constructs';
@@ -151,4 +153,17 @@ export function oncePerSynth<T>(scope: IConstruct, produce: () => T): () => T {
     if (cached?.generation !== generation) cached = { generation, value: produce() };
     return cached.value;
   };
+}
+
+/**
+ * Keeps the state of a resource whose construct id changed: a Terraform `moved` block from the address the resource had
+ * as `formerId` under the same parent (the logical ID cdktf allocated then) to its address now. Terraform ignores the
+ * block when nothing is in state at the old address, so it is safe for new deployments too.
+ */
+export function renamedFrom(resource: TerraformResource, formerId: string): void {
+  const stack = TerraformStack.of(resource);
+  const scopes = resource.node.scopes;
+  const components = scopes.slice(scopes.indexOf(stack) + 1).map((c) => c.node.id);
+  components[components.length - 1] = formerId;
+  resource.moveFromId(`${resource.terraformResourceType}.${makeUniqueId(components)}`);
 }

@@ -98,7 +98,7 @@ describe('file systems', () => {
     expect(home.connected.map((c) => c.path)).toEqual(['seams/Gpu', 'seams/Login', 'seams/Ctl']);
     expect(scratch.connected.map((c) => c.path)).toEqual(['seams/Gpu', 'seams/Ctl']);
     for (const c of [...home.connected, ...scratch.connected]) {
-      expect(c.network).toEqual({ kind: 'aws-security-group', securityGroupId: network.clusterSecurityGroupId, vpcId: network.vpcId });
+      expect(c.network).toEqual({ kind: 'aws-security-group', securityGroupId: network.clusterSecurityGroupId, vpcId: network.vpcId, groupName: 'ClusterGroup' });
     }
     const rules = Object.values(tf.resource.aws_vpc_security_group_ingress_rule as Json).filter((r: Json) => r.security_group_id === 'sg-server');
     expect(rules).toHaveLength(5);

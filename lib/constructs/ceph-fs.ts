@@ -9,9 +9,9 @@ import { Construct } from 'constructs';
 import { ec2InstanceRole, fileSystemParameterName, fileSystemSecretName, fixedEc2Host, ubuntuAmi } from '../aws/node-identity';
 import { buildServiceCloudConfig, ClusterMount, mountPointProblem, renderNodeUserData, SCRIPTS_BUCKET_TAG, SSM_SOURCE_PREFIX } from '../cloudinit';
 import { gcpSecretSource, grantSecretAccess } from '../gcp/vm';
-import { ClusterFileSystem, IFileSystemClient } from './cluster-file-system';
+import { Admissions, ClusterFileSystem, IFileSystemClient } from './cluster-file-system';
 import { describeForPlan } from './plan-summary';
-import { ConstructPropError, lazyString, oncePerSynth } from '../cdktf-adapter';
+import { ConstructPropError, lazyString, oncePerSynth, renamedFrom } from '../cdktf-adapter';
 import { SlurmController } from './slurm-controller';
 
 /** A MicroCeph server the construct creates (AWS clusters): the lab-scale shape, one VM with loop-file OSDs. */
@@ -88,10 +88,10 @@ export class CephFs extends ClusterFileSystem {
   private readonly source: string;
   private readonly options: string;
   private readonly secretSource: string;
-  private readonly admitted = new Set<string>();
+  private readonly admitted = new Admissions(this);
   /** The key's secret on GCP (existing clusters), granted to each client's service account. */
   private readonly gcpKeySecret?: { readonly project: string; readonly secretId: string };
-  private readonly keyReaders = new Set<string>();
+  private readonly keyReaders = new Admissions(this);
 
   constructor(scope: Construct, id: string, props: CephFsProps) {
     super(scope, id);
@@ -260,26 +260,29 @@ export class CephFs extends ClusterFileSystem {
         throw new ConstructPropError(client, 'mounts', this.node.path, `this CephFS's key is in Google Secret Manager, which a host on ${net.kind === 'mesh' ? 'the mesh' : 'AWS'} cannot read`,
           'Mount it on Compute Engine pools, the controller or login nodes of this cluster');
       }
-      if (!this.keyReaders.has(net.serviceAccountMember)) {
-        grantSecretAccess(this, `KeyRead${this.keyReaders.size}`, { ...this.gcpKeySecret, member: net.serviceAccountMember });
-        this.keyReaders.add(net.serviceAccountMember);
+      // Named after the reader's account (`KeyRead-hpc-login`); releases before 0.2 numbered them (`KeyRead0`).
+      const reader = this.keyReaders.admit(client, 'fileSystemClientNetwork.serviceAccountId', net.serviceAccountId, net.serviceAccountMember);
+      if (reader) {
+        renamedFrom(grantSecretAccess(this, `KeyRead${reader.name}`, { ...this.gcpKeySecret, member: net.serviceAccountMember }), `KeyRead${reader.formerIndex}`);
       }
     } else if (net.kind !== 'aws-security-group') {
       throw new ConstructPropError(client, 'mounts', this.node.path,
         `this CephFS is reachable from its VPC only, and this host is on ${net.kind === 'mesh' ? 'the mesh' : 'Google Cloud'}`,
         'Mount it on EC2 pools, the controller or login nodes of this VPC');
     }
-    if (this.securityGroup && net.kind === 'aws-security-group') this.admit(net.securityGroupId);
+    if (this.securityGroup && net.kind === 'aws-security-group') this.admit(client, net.groupName, net.securityGroupId);
     return { kind: 'ceph', source: this.source, mountPoint: this.mountPoint, options: this.options, secretSource: this.secretSource, origin: this.node.path };
   }
 
-  /** Ceph's ports from the client's group to the server's, once per client group. */
-  private admit(clientGroupId: string): void {
-    if (this.admitted.has(clientGroupId)) return;
-    const n = this.admitted.size;
-    this.admitted.add(clientGroupId);
+  /**
+   * Ceph's ports from the client's group to the server's, once per client group, named after the group
+   * (`ClusterGroupIngress6789`; releases before 0.2 numbered them, `Client0Ingress6789`, and the rule moves from there).
+   */
+  private admit(client: IFileSystemClient, groupName: string, clientGroupId: string): void {
+    const admission = this.admitted.admit(client, 'fileSystemClientNetwork.groupName', groupName, clientGroupId);
+    if (!admission) return;
     for (const [from, to, what] of CEPH_PORTS) {
-      new VpcSecurityGroupIngressRule(this, `Client${n}Ingress${from}`, {
+      const rule = new VpcSecurityGroupIngressRule(this, `${admission.name}Ingress${from}`, {
         securityGroupId: this.securityGroup!.id,
         referencedSecurityGroupId: clientGroupId,
         ipProtocol: 'tcp',
@@ -287,6 +290,7 @@ export class CephFs extends ClusterFileSystem {
         toPort: to,
         description: `Ceph ${what} from admitted clients`,
       });
+      renamedFrom(rule, `Client${admission.formerIndex}Ingress${from}`);
     }
   }
 }

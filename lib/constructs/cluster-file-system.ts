@@ -8,20 +8,41 @@
 import { Construct, IConstruct } from 'constructs';
 import { ClusterMount, mountProblems } from '../cloudinit/mounts';
 import { MESH_CIDR } from '../net/cidr';
+import { ConstructPropError } from '../cdktf-adapter';
 
 export { MESH_CIDR };
 
 /** How a client's hosts reach a file system server: what the server must let in. */
 export type FileSystemClientNetwork =
-  /** EC2 instances carrying this security group (the cluster's group), in this VPC. */
-  | { readonly kind: 'aws-security-group'; readonly securityGroupId: string; readonly vpcId: string }
+  /**
+   * EC2 instances carrying this security group (the cluster's group), in this VPC. `groupName` names the group in
+   * the construct ids of the rules that admit it (`ClusterGroupIngress988`): stable, unique among the VPC's client
+   * groups, never a counter, so the order hosts mount in never renames a resource.
+   */
+  | { readonly kind: 'aws-security-group'; readonly securityGroupId: string; readonly vpcId: string; readonly groupName: string }
   /**
    * Compute Engine VMs carrying this network tag (the cluster's), on this VPC, running as this service account
-   * (`serviceAccount:<email>`), which a file system grants its secret to.
+   * (`serviceAccount:<email>`), which a file system grants its secret to. `serviceAccountId` (the account's own
+   * literal ID) names those grants.
    */
-  | { readonly kind: 'gcp-network-tag'; readonly tag: string; readonly networkSelfLink: string; readonly project: string; readonly serviceAccountMember: string }
+  | {
+    readonly kind: 'gcp-network-tag'; readonly tag: string; readonly networkSelfLink: string; readonly project: string;
+    readonly serviceAccountMember: string; readonly serviceAccountId: string;
+  }
   /** Hosts on the cluster's mesh (Tailscale), addressed from its range. */
   | { readonly kind: 'mesh'; readonly cidr: string };
+
+/** The name every cluster member's client network gives the cluster security group (`FileSystemClientNetwork.groupName`). */
+export const CLUSTER_GROUP_NAME = 'ClusterGroup';
+
+/**
+ * A construct id for what admits a client, from the client's own stable name: letters and digits only, as ids join
+ * into logical IDs.
+ */
+export function clientIdPart(name: string): string {
+  const part = name.replace(/[^A-Za-z0-9]+(.)?/g, (_m, c: string | undefined) => (c ?? '').toUpperCase());
+  return part.charAt(0).toUpperCase() + part.slice(1);
+}
 
 /** A shared file system hosts can mount. */
 export interface IClusterFileSystem extends IConstruct {
@@ -77,5 +98,41 @@ export class HostMounts {
   /** The mount-table lines, in the order the file systems were added. */
   get mounts(): readonly ClusterMount[] {
     return [...this.entries];
+  }
+}
+
+/** An admission made for the first time: the construct-id part it is named by, and the index releases before 0.2 gave it. */
+export interface Admission {
+  readonly name: string;
+  readonly formerIndex: number;
+}
+
+/**
+ * What a server has let in (client security groups, service accounts granted a key), each once, named by the client's
+ * stable name. Releases before 0.2 numbered them in the order they were first admitted; `formerIndex` is that number,
+ * for the `moved` block that keeps existing state.
+ */
+export class Admissions {
+  private readonly byName = new Map<string, string>();
+
+  constructor(private readonly server: IConstruct) {}
+
+  /**
+   * Admits `identity` (a group ID, an account) under `name`; undefined when it is already in.
+   * @throws ConstructPropError naming `client` when `name` already stands for another identity, or `identity` for another name
+   */
+  admit(client: IConstruct, field: string, name: string, identity: string): Admission | undefined {
+    const part = clientIdPart(name);
+    const known = this.byName.get(part);
+    if (known === identity) return undefined;
+    if (known !== undefined) {
+      throw new ConstructPropError(client, field, name, `already names another client admitted to ${this.server.node.path}`, 'Give each client its own name');
+    }
+    if ([...this.byName.values()].includes(identity)) {
+      throw new ConstructPropError(client, field, name, `is a second name for a client already admitted to ${this.server.node.path}`, 'Use the same name for the same client everywhere');
+    }
+    const formerIndex = this.byName.size;
+    this.byName.set(part, identity);
+    return { name: part, formerIndex };
   }
 }

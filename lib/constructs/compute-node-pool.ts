@@ -52,7 +52,7 @@ import {
   sshUserProblem,
 } from '../ssh';
 import { ExporterKind, IScrapeTargets, ScrapeTargetGroup } from '../monitoring/scrape-targets';
-import { FileSystemClientNetwork, HostMounts, IClusterFileSystem, IFileSystemClient } from './cluster-file-system';
+import { CLUSTER_GROUP_NAME, FileSystemClientNetwork, HostMounts, IClusterFileSystem, IFileSystemClient } from './cluster-file-system';
 import { PoolPart } from '../summary/model';
 import { describeForPlan } from './plan-summary';
 import { suppressPolicyRule } from '../policy/security-policy';
@@ -276,8 +276,9 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
       this.fileSystemClientNetwork = {
         kind: 'gcp-network-tag', tag: ctlNet.clusterTag, networkSelfLink: ctlNet.system.networkSelfLink, project: ctlNet.project,
         serviceAccountMember: gcpServiceAccountMember(ctlNet.project, this.gcpAccountId),
+        serviceAccountId: this.gcpAccountId,
       };
-    } else this.fileSystemClientNetwork = { kind: 'aws-security-group', securityGroupId: ctlNet.clusterSecurityGroupId, vpcId: ctlNet.vpcId };
+    } else this.fileSystemClientNetwork = { kind: 'aws-security-group', securityGroupId: ctlNet.clusterSecurityGroupId, vpcId: ctlNet.vpcId, groupName: CLUSTER_GROUP_NAME };
 
     if (ctlNet.cloud !== 'gcp' || props.docker !== undefined || props.ssh !== undefined) {
       for (const [field, value] of Object.entries(gcpOnlyProps(props))) {

@@ -10,7 +10,7 @@ import {
 import { gcpAccountId, gcpName, gcpServiceAccount, gcpServiceAccountMember, gcpStaticInstance, grantLogging, grantSecretAccess } from '../gcp/vm';
 import { renderControllerFiles } from '../slurm';
 import { IScrapeTargets, ScrapeTargetGroup, TargetReach } from '../monitoring/scrape-targets';
-import { FileSystemClientNetwork, HostMounts, IClusterFileSystem, IFileSystemClient } from './cluster-file-system';
+import { CLUSTER_GROUP_NAME, FileSystemClientNetwork, HostMounts, IClusterFileSystem, IFileSystemClient } from './cluster-file-system';
 import { describeForPlan } from './plan-summary';
 import { ConstructPropError, lazyString, oncePerSynth, terraformLiteral, validateAtSynth } from '../cdktf-adapter';
 import { SlurmController } from './slurm-controller';
@@ -122,6 +122,7 @@ export class LoginNode extends Construct implements IFileSystemClient, IScrapeTa
       this.fileSystemClientNetwork = {
         kind: 'gcp-network-tag', tag: net.clusterTag, networkSelfLink: net.system.networkSelfLink, project: net.project,
         serviceAccountMember: gcpServiceAccountMember(net.project, gcpAccountId(this.hostname)),
+        serviceAccountId: gcpAccountId(this.hostname),
       };
       this.reach = { kind: 'gcp-network-tag', tag: net.clusterTag };
       const gcp = ctl.gcp!;
@@ -150,7 +151,7 @@ export class LoginNode extends Construct implements IFileSystemClient, IScrapeTa
       }).instance;
     } else {
       const aws = ctl.awsHost('LoginNode');
-      this.fileSystemClientNetwork = { kind: 'aws-security-group', securityGroupId: net.clusterSecurityGroupId, vpcId: net.vpcId };
+      this.fileSystemClientNetwork = { kind: 'aws-security-group', securityGroupId: net.clusterSecurityGroupId, vpcId: net.vpcId, groupName: CLUSTER_GROUP_NAME };
       this.reach = { kind: 'aws-security-group', securityGroupId: net.clusterSecurityGroupId };
       const prefix = `${ctl.clusterName}-${this.hostname}`;
       const { role, profile } = ec2InstanceRole(this, prefix, `Slurm login node of ${ctl.clusterName}: reads the munge key`);

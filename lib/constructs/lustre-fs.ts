@@ -10,9 +10,9 @@ import { Token } from 'cdktf';
 import { Construct } from 'constructs';
 import { ClusterMount, mountPointProblem, SSM_SOURCE_PREFIX } from '../cloudinit/mounts';
 import { fileSystemParameterName } from '../aws/node-identity';
-import { ClusterFileSystem, IFileSystemClient } from './cluster-file-system';
+import { Admissions, ClusterFileSystem, IFileSystemClient } from './cluster-file-system';
 import { describeForPlan } from './plan-summary';
-import { ConstructPropError } from '../cdktf-adapter';
+import { ConstructPropError, renamedFrom } from '../cdktf-adapter';
 import type { IGcpClusterNetwork } from './gcp-cluster-network';
 import type { IAwsClusterNetwork, SlurmController } from './slurm-controller';
 
@@ -118,7 +118,7 @@ export class LustreFs extends ClusterFileSystem {
   readonly securityGroup?: SecurityGroup;
   private readonly source: string;
   private readonly options: string;
-  private readonly admitted = new Set<string>();
+  private readonly admitted = new Admissions(this);
   private readonly network?: IAwsClusterNetwork;
   private readonly gcpNetwork?: IGcpClusterNetwork;
   /** The Managed Lustre instance, when one is made. */
@@ -294,7 +294,7 @@ export class LustreFs extends ClusterFileSystem {
       if (!Token.isUnresolved(net.vpcId) && !Token.isUnresolved(this.network!.vpcId) && net.vpcId !== this.network!.vpcId) {
         throw new ConstructPropError(client, 'mounts', this.node.path, 'the host is in another VPC than the file system', 'Mount it from hosts of the same cluster network');
       }
-      this.admit(net.securityGroupId);
+      this.admit(client, net);
     }
     return { kind: 'lustre', source: this.source, mountPoint: this.mountPoint, options: this.options, origin: this.node.path };
   }
@@ -345,26 +345,31 @@ export class LustreFs extends ClusterFileSystem {
     return { instance, source: instance.mountPoint, tier };
   }
 
-  /** Lustre ports both ways between the file system's group and the client's, once per client group. */
-  private admit(clientGroupId: string): void {
-    if (this.admitted.has(clientGroupId)) return;
-    const n = this.admitted.size;
-    this.admitted.add(clientGroupId);
+  /**
+   * Lustre ports both ways between the file system's group and the client's, once per client group, named after the
+   * group (`ClusterGroupIngress988`). Releases before 0.2 numbered them in admission order (`Client0Ingress988`):
+   * each rule declares that address as moved, so existing state follows.
+   */
+  private admit(client: IFileSystemClient, net: Extract<IFileSystemClient['fileSystemClientNetwork'], { kind: 'aws-security-group' }>): void {
+    const admission = this.admitted.admit(client, 'fileSystemClientNetwork.groupName', net.groupName, net.securityGroupId);
+    if (!admission) return;
+    const { name, formerIndex } = admission;
+    const clientGroupId = net.securityGroupId;
     const sg = this.securityGroup!.id;
     for (const [from, to] of LUSTRE_PORTS) {
       const ports = from === to ? `${from}` : `${from}-${to}`;
-      new VpcSecurityGroupIngressRule(this, `Client${n}Ingress${from}`, {
+      renamedFrom(new VpcSecurityGroupIngressRule(this, `${name}Ingress${from}`, {
         securityGroupId: sg, referencedSecurityGroupId: clientGroupId, ipProtocol: 'tcp', fromPort: from, toPort: to,
         description: `Lustre ${ports} from admitted clients`,
-      });
-      new VpcSecurityGroupEgressRule(this, `Client${n}Egress${from}`, {
+      }), `Client${formerIndex}Ingress${from}`);
+      renamedFrom(new VpcSecurityGroupEgressRule(this, `${name}Egress${from}`, {
         securityGroupId: sg, referencedSecurityGroupId: clientGroupId, ipProtocol: 'tcp', fromPort: from, toPort: to,
         description: `Lustre ${ports} to admitted clients (server-initiated LNet connections)`,
-      });
-      new VpcSecurityGroupIngressRule(this, `Client${n}FromServers${from}`, {
+      }), `Client${formerIndex}Egress${from}`);
+      renamedFrom(new VpcSecurityGroupIngressRule(this, `${name}FromServers${from}`, {
         securityGroupId: clientGroupId, referencedSecurityGroupId: sg, ipProtocol: 'tcp', fromPort: from, toPort: to,
         description: `Lustre ${ports} from the file system's servers`,
-      });
+      }), `Client${formerIndex}FromServers${from}`);
     }
   }
 }

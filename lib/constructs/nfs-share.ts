@@ -164,7 +164,7 @@ export class NfsShare extends ClusterFileSystem {
       if (ctl.network.cloud !== 'aws') {
         throw new ConstructPropError(client, 'mounts', this.node.path, 'this host is in an AWS VPC, and the share is served on Google Cloud', 'Mount it on hosts of the same cluster network');
       }
-      ctl.admitNfsClient(net.securityGroupId);
+      ctl.admitNfsClient(client, net.groupName, net.securityGroupId);
       server = ctl.privateIp;
     } else {
       if (ctl.network.cloud !== 'gcp' || net.tag !== ctl.network.clusterTag) {

@@ -47,12 +47,12 @@ import {
   SUPPORTED_SLURM_VERSIONS,
 } from '../slurm';
 import { ExporterKind, IScrapeTargets, ScrapeTargetGroup } from '../monitoring/scrape-targets';
-import { FileSystemClientNetwork, HostMounts, IClusterFileSystem, IFileSystemClient, MESH_CIDR } from './cluster-file-system';
+import { Admissions, CLUSTER_GROUP_NAME, FileSystemClientNetwork, HostMounts, IClusterFileSystem, IFileSystemClient, MESH_CIDR } from './cluster-file-system';
 import { NfsShare } from './nfs-share';
 import type { IGcpClusterNetwork } from './gcp-cluster-network';
 import { ControllerPart } from '../summary/model';
 import { PlanSummaryOptions, attachPlanSummary, describeForPlan } from './plan-summary';
-import { ConstructPropError, lazyList, lazyString, oncePerSynth, terraformLiteral, validateAtSynth } from '../cdktf-adapter';
+import { ConstructPropError, lazyList, lazyString, oncePerSynth, renamedFrom, terraformLiteral, validateAtSynth } from '../cdktf-adapter';
 
 /** What the controller needs of an AWS network; `BastionVpc` provides it. */
 export interface IAwsClusterNetwork {
@@ -360,7 +360,7 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
   private mungeKeyVersion?: SecretsmanagerSecretVersion;
   private readonly nfsExports: NfsExport[] = [];
   private nfsServerGroup?: SecurityGroup;
-  private readonly nfsClientGroups = new Set<string>();
+  private readonly nfsClientGroups = new Admissions(this);
   /** The rendered users table, when the cluster has users. */
   private readonly usersTable?: string;
 
@@ -422,13 +422,14 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
       this.fileSystemClientNetwork = {
         kind: 'gcp-network-tag', tag: net.clusterTag, networkSelfLink: net.system.networkSelfLink, project: net.project,
         serviceAccountMember: gcpServiceAccountMember(net.project, gcpAccountId(`${gcpName(prefix)}-controller`)),
+        serviceAccountId: gcpAccountId(`${gcpName(prefix)}-controller`),
       };
       const placed = this.placeOnGcp(props, net);
       this.gcp = placed.host;
       this.mungeKeySource = placed.mungeKeySource;
     } else {
       this.hostname = CONTROLLER_HOSTNAME;
-      this.fileSystemClientNetwork = { kind: 'aws-security-group', securityGroupId: net.clusterSecurityGroupId, vpcId: net.vpcId };
+      this.fileSystemClientNetwork = { kind: 'aws-security-group', securityGroupId: net.clusterSecurityGroupId, vpcId: net.vpcId, groupName: CLUSTER_GROUP_NAME };
       if (props.mesh) this.tailscale = this.resolveMesh(props.mesh, prefix);
       const shared = props.sharedDirectory !== undefined ? this.checkSharedDirectory(props.sharedDirectory) : undefined;
       this.aws = this.placeOnAws(props, net);
@@ -886,9 +887,10 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
    * Called by `NfsShare` for each AWS client: NFS (TCP 2049) into the controller from the client's security group,
    * once per group, through a group only the controller carries (the cluster's group opens Slurm's ports only).
    */
-  admitNfsClient(clientGroupId: string): void {
+  admitNfsClient(client: IConstruct, groupName: string, clientGroupId: string): void {
     const aws = this.awsHost('an NFS share');
-    if (this.nfsClientGroups.has(clientGroupId)) return;
+    const admission = this.nfsClientGroups.admit(client, 'fileSystemClientNetwork.groupName', groupName, clientGroupId);
+    if (!admission) return;
     if (!this.nfsServerGroup) {
       this.nfsServerGroup = new SecurityGroup(this, 'NfsServer', {
         name: `${this.clusterName}-nfs-server`,
@@ -899,15 +901,15 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
         tags: { Name: `${this.clusterName}-nfs-server`, 'slurm:cluster': this.clusterName },
       });
     }
-    new VpcSecurityGroupIngressRule(this, `NfsClient${this.nfsClientGroups.size}`, {
+    // Named after the client's group (`NfsFromClusterGroup`); releases before 0.2 numbered it (`NfsClient0`).
+    renamedFrom(new VpcSecurityGroupIngressRule(this, `NfsFrom${admission.name}`, {
       securityGroupId: this.nfsServerGroup.id,
       referencedSecurityGroupId: clientGroupId,
       ipProtocol: 'tcp',
       fromPort: 2049,
       toPort: 2049,
       description: 'NFS v4 from hosts that mount the controller\'s shares',
-    });
-    this.nfsClientGroups.add(clientGroupId);
+    }), `NfsClient${admission.formerIndex}`);
   }
 
   /** Mounts `fs` on the controller at boot, before slurmctld starts. */
