@@ -35,6 +35,9 @@ import {
 } from '../net/cidr';
 import { suppressPolicyRule } from '../policy/security-policy';
 import { describeForPlan } from './plan-summary';
+import type { IClusterBackend } from '../backend';
+import { awsBackend } from '../aws/backend';
+import type { IAwsClusterNetwork } from '../aws/network';
 import { ConstructPropError } from '../cdktf-adapter';
 
 /** One subnet as other constructs see it. `availabilityZone` is a Terraform reference (known at plan). */
@@ -122,8 +125,10 @@ const UBUNTU_AMI_PARAMETER = (arch: 'amd64' | 'arm64') =>
  * internet gateway, one NAT gateway (EIP) for the private subnets, flow logs, a closed default security group,
  * a bastion host, and the security group every cluster member joins (Slurm ports open only to itself).
  */
-export class BastionVpc extends Construct {
+export class BastionVpc extends Construct implements IAwsClusterNetwork {
   readonly cloud = 'aws' as const;
+  /** What the cluster's constructs ask of AWS. */
+  readonly backend: IClusterBackend = awsBackend(this);
   readonly vpcId: string;
   /** The VPC's CIDR as given. */
   readonly cidr: string;

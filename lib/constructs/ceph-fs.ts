@@ -5,6 +5,7 @@ import { SecretsmanagerSecret } from '@cdktf/provider-aws/lib/secretsmanager-sec
 import { SecurityGroup } from '@cdktf/provider-aws/lib/security-group';
 import { VpcSecurityGroupEgressRule } from '@cdktf/provider-aws/lib/vpc-security-group-egress-rule';
 import { VpcSecurityGroupIngressRule } from '@cdktf/provider-aws/lib/vpc-security-group-ingress-rule';
+import { AwsControllerHost } from '../aws/controller-host';
 import { Construct } from 'constructs';
 import { ec2InstanceRole, fileSystemParameterName, fileSystemSecretName, fixedEc2Host, ubuntuAmi } from '../aws/node-identity';
 import { buildServiceCloudConfig, ClusterMount, mountPointProblem, renderNodeUserData, SCRIPTS_BUCKET_TAG, SSM_SOURCE_PREFIX } from '../cloudinit';
@@ -179,7 +180,7 @@ export class CephFs extends ClusterFileSystem {
     const subnet = net.privateSubnets[0];
     const ip = ctl.fixedHostAddress(this, 'managed.hostIndex', m.hostIndex ?? 20, 20);
 
-    const aws = ctl.awsHost('a managed CephFs');
+    const aws = AwsControllerHost.of(ctl, 'a managed CephFs');
     const prefix = `${ctl.clusterName.replace(/_/g, '-')}-${name}`;
     const keySecretName = fileSystemSecretName(ctl.clusterName, `${name}-client-key`);
     const parameterName = fileSystemParameterName(ctl.clusterName, name);

@@ -1,6 +1,8 @@
 import { LaunchTemplate } from '@cdktf/provider-aws/lib/launch-template';
 import { PlacementGroup } from '@cdktf/provider-aws/lib/placement-group';
 import { Token } from 'cdktf';
+import { AwsControllerHost } from '../aws/controller-host';
+import { GcpControllerHost } from '../gcp/controller-host';
 import { Construct } from 'constructs';
 import { efaNetworkInterfaces, efaNodeEnv } from '../aws/efa';
 import { ec2InstanceRole, grantFileSystemParameterRead, grantMungeKeyRead, ubuntuAmi } from '../aws/node-identity';
@@ -374,7 +376,7 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
     this.spec = this.withShards(props, this.spec);
 
     const ctl = props.controller;
-    const aws = ctl.awsHost('an EC2 pool');
+    const aws = AwsControllerHost.of(ctl, 'an EC2 pool');
     const prefix = `${ctl.clusterName}-${this.poolName}`;
     const { role, profile } = ec2InstanceRole(this, `${prefix}-node`, `Slurm compute nodes of pool ${this.poolName}: read the munge key`);
     grantMungeKeyRead(this, role, aws.mungeKeySecretArn);
@@ -426,7 +428,7 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
     const subnetIds = efa ? [aws.network.privateSubnets[0].id] : aws.network.privateSubnets.map((s) => s.id);
     // Multi-node jobs (NCCL, MPI) talk on any port between compute nodes: every pool joins the cluster's
     // compute-peers group, which allows all traffic to and from itself only (what EFA requires, too).
-    const peers = ctl.computePeersSecurityGroupId();
+    const peers = aws.computePeersSecurityGroupId();
     const ami = ubuntuAmi(this, props.amiId, { gpu: gpus !== undefined });
     this.launchTemplate = new LaunchTemplate(this, 'LaunchTemplate', {
       name: prefix,
@@ -463,7 +465,7 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
     });
 
     ctl.addNodePool(this.spec);
-    ctl.addAwsPool({
+    aws.addPool({
       poolName: this.poolName,
       launchTemplateId: this.launchTemplate.id,
       subnetIds,
@@ -543,7 +545,7 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
    */
   private placeOnGcp(props: ComputeNodePoolProps, net: IGcpClusterNetwork, info: GcpMachineTypeInfo | undefined) {
     const ctl = this.controller;
-    const gcp = ctl.gcp!;
+    const gcp = GcpControllerHost.of(ctl, 'a Compute Engine pool');
     const where = this.node.path;
     const prefix = `${gcpName(ctl.clusterName)}-${this.poolName}`;
     const identity = gcpServiceAccount(this, 'Identity', {
@@ -667,7 +669,7 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
         };
       }
       if (net.kind === 'gcp-network-tag') {
-        const zone = this.controller.gcp!.network.zone;
+        const zone = GcpControllerHost.of(this.controller, 'a Compute Engine pool').network.zone;
         return {
           exporter,
           discovery: { kind: 'gce', project: net.project, zone, labels: { 'slurm-cluster': cluster, 'slurm-pool': this.poolName } },
@@ -823,7 +825,7 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
         { path: NODE_ENV_PATH, content: `${sharedEnv}SLURMD_NODENAME='${this.poolName}-${index}'\n`, mode: '0600' },
         { path: MOUNT_TABLE_PATH, content: this.mountTable(), mode: '0644' },
         ...(ctl.hasUsers ? [{ path: USERS_TABLE_PATH, content: this.usersTableUpload(), mode: '0644' }] : []),
-        { path: mungeKeyFile, content: ctl.terraformMungeKey(), mode: '0400', secret: true },
+        { path: mungeKeyFile, content: AwsControllerHost.of(ctl, 'an SSH pool').terraformMungeKey(), mode: '0400', secret: true },
         { path: authKeyFile, content: mesh.authKey, mode: '0400', secret: true },
       ],
       command: [...BOOTSTRAP_RUNCMD],
@@ -966,7 +968,7 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
         { path: NODE_ENV_PATH, content: nodeEnv, permissions: '0600' },
         { path: MOUNT_TABLE_PATH, content: this.mountTable(), permissions: '0644' },
         ...(ctl.hasUsers ? [{ path: USERS_TABLE_PATH, content: this.usersTableUpload(), permissions: '0644' }] : []),
-        { path: mungeKeyFile, content: ctl.terraformMungeKey(), permissions: '0400' },
+        { path: mungeKeyFile, content: AwsControllerHost.of(ctl, 'a Docker pool').terraformMungeKey(), permissions: '0400' },
         { path: authKeyFile, content: mesh.authKey, permissions: '0400' },
       ],
       labels: { 'slurm.cluster': ctl.clusterName, 'slurm.pool': this.poolName, 'managed-by': 'cdktf-slurm' },

@@ -18,6 +18,8 @@ import {
 } from '../net/cidr';
 import { suppressPolicyRule } from '../policy/security-policy';
 import { describeForPlan } from './plan-summary';
+import type { IClusterBackend, IClusterNetwork } from '../backend';
+import { gcpBackend } from '../gcp/backend';
 import { ConstructPropError } from '../cdktf-adapter';
 
 /** One VPC with its single subnet, as VMs attach to it (one NIC each). */
@@ -29,7 +31,7 @@ export interface GcpSubnet {
 }
 
 /** What controllers, login nodes and pools need from a GCP cluster network. */
-export interface IGcpClusterNetwork {
+export interface IGcpClusterNetwork extends IClusterNetwork {
   readonly cloud: 'gcp';
   readonly project: string;
   readonly region: string;
@@ -172,6 +174,8 @@ const NAME_PREFIX_MAX = Math.min(40, GCP_NAME_MAX - LONGEST_SUFFIX.length);
  */
 export class GcpClusterNetwork extends Construct implements IGcpClusterNetwork {
   readonly cloud = 'gcp' as const;
+  /** What the cluster's constructs ask of Compute Engine. */
+  readonly backend: IClusterBackend = gcpBackend(this);
   readonly project: string;
   readonly region: string;
   readonly zone: string;

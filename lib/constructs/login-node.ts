@@ -1,6 +1,8 @@
 import { Instance } from '@cdktf/provider-aws/lib/instance';
 import { ComputeInstance } from '@cdktf/provider-google/lib/compute-instance';
 import { Token } from 'cdktf';
+import { AwsControllerHost } from '../aws/controller-host';
+import { GcpControllerHost } from '../gcp/controller-host';
 import { Construct } from 'constructs';
 import { ec2InstanceRole, fixedEc2Host, grantFileSystemParameterRead, grantMungeKeyRead, ubuntuAmi } from '../aws/node-identity';
 import {
@@ -125,7 +127,7 @@ export class LoginNode extends Construct implements IFileSystemClient, IScrapeTa
         serviceAccountId: gcpAccountId(this.hostname),
       };
       this.reach = { kind: 'gcp-network-tag', tag: net.clusterTag };
-      const gcp = ctl.gcp!;
+      const gcp = GcpControllerHost.of(ctl, 'LoginNode');
       const identity = gcpServiceAccount(this, 'Identity', {
         project: net.project,
         accountId: gcpAccountId(this.hostname),
@@ -150,7 +152,7 @@ export class LoginNode extends Construct implements IFileSystemClient, IScrapeTa
         sshViaIap: true,
       }).instance;
     } else {
-      const aws = ctl.awsHost('LoginNode');
+      const aws = AwsControllerHost.of(ctl, 'LoginNode');
       this.fileSystemClientNetwork = { kind: 'aws-security-group', securityGroupId: net.clusterSecurityGroupId, vpcId: net.vpcId, groupName: CLUSTER_GROUP_NAME };
       this.reach = { kind: 'aws-security-group', securityGroupId: net.clusterSecurityGroupId };
       const prefix = `${ctl.clusterName}-${this.hostname}`;

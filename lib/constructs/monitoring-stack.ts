@@ -7,6 +7,8 @@ import { VpcSecurityGroupEgressRule } from '@cdktf/provider-aws/lib/vpc-security
 import { VpcSecurityGroupIngressRule } from '@cdktf/provider-aws/lib/vpc-security-group-ingress-rule';
 import { ComputeInstance } from '@cdktf/provider-google/lib/compute-instance';
 import { ProjectIamMember } from '@cdktf/provider-google/lib/project-iam-member';
+import { AwsControllerHost } from '../aws/controller-host';
+import { GcpControllerHost } from '../gcp/controller-host';
 import { Construct } from 'constructs';
 import { ec2InstanceRole, fixedEc2Host, ubuntuAmi } from '../aws/node-identity';
 import { buildServiceCloudConfig, NodeFile, renderNodeUserData, SCRIPTS_BUCKET_TAG } from '../cloudinit';
@@ -130,7 +132,7 @@ export class MonitoringStack extends Construct {
     };
 
     if (net.cloud === 'aws') {
-      const aws = ctl.awsHost('a MonitoringStack');
+      const aws = AwsControllerHost.of(ctl, 'a MonitoringStack');
       const secretName = `${cluster}/grafana-admin-password`;
       const secret = new SecretsmanagerSecret(this, 'GrafanaAdminPassword', {
         name: secretName,
@@ -214,7 +216,7 @@ export class MonitoringStack extends Construct {
         });
       }
     } else {
-      const gcp = ctl.gcp!;
+      const gcp = GcpControllerHost.of(ctl, 'a MonitoringStack');
       const project = gcp.network.project;
       const prefix = gcpName(cluster);
       const secretId = `${prefix}-grafana-admin-password`;

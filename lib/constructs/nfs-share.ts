@@ -3,6 +3,8 @@ import { VolumeAttachment } from '@cdktf/provider-aws/lib/volume-attachment';
 import { ComputeAttachedDisk } from '@cdktf/provider-google/lib/compute-attached-disk';
 import { ComputeDisk } from '@cdktf/provider-google/lib/compute-disk';
 import { Token } from 'cdktf';
+import { AwsControllerHost } from '../aws/controller-host';
+import { GcpControllerHost } from '../gcp/controller-host';
 import { Construct } from 'constructs';
 import { ClusterMount, mountPointProblem, NfsExport } from '../cloudinit';
 import { gcpName } from '../gcp/vm';
@@ -96,14 +98,15 @@ export class NfsShare extends ClusterFileSystem {
     let disk: NfsExport['disk'];
     const label = `nfs-${name}`;
     if (diskGiB > 0) {
-      if (ctl.aws) {
+      if (ctl.host instanceof AwsControllerHost) {
+        const aws = ctl.host;
         const index = ctl.nfsExportDiskCount;
         if (index >= AWS_DEVICE_LETTERS.length) {
           throw new ConstructPropError(this, 'diskGiB', diskGiB, `the controller already has ${index} share disks, the most this library attaches`,
             'Put more directories on one share, or use diskGiB: 0');
         }
         const device = `/dev/sd${AWS_DEVICE_LETTERS[index]}`;
-        const subnet = ctl.aws.network.privateSubnets[0];
+        const subnet = aws.network.privateSubnets[0];
         const volume = new EbsVolume(this, 'Disk', {
           availabilityZone: subnet.availabilityZone,
           size: diskGiB,
@@ -111,11 +114,11 @@ export class NfsShare extends ClusterFileSystem {
           encrypted: true,
           tags: { Name: `${ctl.clusterName}-nfs-${name}`, 'slurm:cluster': ctl.clusterName },
         });
-        new VolumeAttachment(this, 'DiskAttachment', { deviceName: device, volumeId: volume.id, instanceId: ctl.aws.instance.id });
+        new VolumeAttachment(this, 'DiskAttachment', { deviceName: device, volumeId: volume.id, instanceId: aws.instance.id });
         this.disk = volume;
         disk = { device, label };
-      } else if (ctl.gcp) {
-        const gcp = ctl.gcp;
+      } else if (ctl.host instanceof GcpControllerHost) {
+        const gcp = ctl.host;
         const deviceName = label;
         const diskName = `${gcpName(ctl.clusterName)}-${label}`;
         if (diskName.length > 63) {
@@ -164,7 +167,7 @@ export class NfsShare extends ClusterFileSystem {
       if (ctl.network.cloud !== 'aws') {
         throw new ConstructPropError(client, 'mounts', this.node.path, 'this host is in an AWS VPC, and the share is served on Google Cloud', 'Mount it on hosts of the same cluster network');
       }
-      ctl.admitNfsClient(client, net.groupName, net.securityGroupId);
+      AwsControllerHost.of(ctl, 'an NFS share').admitNfsClient(client, net.groupName, net.securityGroupId);
       server = ctl.privateIp;
     } else {
       if (ctl.network.cloud !== 'gcp' || net.tag !== ctl.network.clusterTag) {

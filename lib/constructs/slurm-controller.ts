@@ -1,38 +1,11 @@
-import { DataAwsSecretsmanagerRandomPassword } from '@cdktf/provider-aws/lib/data-aws-secretsmanager-random-password';
-import { EbsVolume } from '@cdktf/provider-aws/lib/ebs-volume';
-import { IamRole } from '@cdktf/provider-aws/lib/iam-role';
-import { IamRolePolicy } from '@cdktf/provider-aws/lib/iam-role-policy';
-import { IamRolePolicyAttachment } from '@cdktf/provider-aws/lib/iam-role-policy-attachment';
-import { Instance } from '@cdktf/provider-aws/lib/instance';
-import { SecretsmanagerSecret } from '@cdktf/provider-aws/lib/secretsmanager-secret';
-import { SecurityGroup } from '@cdktf/provider-aws/lib/security-group';
-import { SecretsmanagerSecretVersion } from '@cdktf/provider-aws/lib/secretsmanager-secret-version';
-import { SsmParameter } from '@cdktf/provider-aws/lib/ssm-parameter';
-import { VolumeAttachment } from '@cdktf/provider-aws/lib/volume-attachment';
-import { VpcSecurityGroupIngressRule } from '@cdktf/provider-aws/lib/vpc-security-group-ingress-rule';
-import { ComputeInstance } from '@cdktf/provider-google/lib/compute-instance';
-import { dependable, Token } from 'cdktf';
+import { Token } from 'cdktf';
 import { Construct, IConstruct } from 'constructs';
-import { EfaSecurityGroup } from '../aws/efa';
-import { ec2InstanceRole, fixedEc2Host, grantFileSystemParameterRead, ubuntuAmi } from '../aws/node-identity';
-import { awsBootstrapScripts, BootstrapScriptBucket } from '../aws/script-bucket';
+import type { IClusterBackend, IControllerHost } from '../backend';
+import type { IAwsClusterNetwork } from '../aws/network';
 import {
-  buildNodeCloudConfig, ClusterGroup, ClusterMount, ClusterUser, exportProblems, loadBootstrapScripts, NfsExport, NodeFile, NodeRole, renderNodeUserData,
-  renderUsersTable, SCRIPTS_BUCKET_TAG, userProblems,
+  buildNodeCloudConfig, ClusterGroup, ClusterMount, ClusterUser, exportProblems, NfsExport, NodeFile, NodeRole, renderNodeUserData,
+  renderUsersTable, userProblems,
 } from '../cloudinit';
-import {
-  gcpSecretSource,
-  gcpServiceAccount,
-  gcpStaticInstance,
-  GcpNodeIdentity,
-  grantLogging,
-  grantSecretAccess,
-  grantSecretVersionAdder,
-  gcpSecret,
-  gcpAccountId,
-  gcpName,
-  gcpServiceAccountMember,
-} from '../gcp/vm';
 import { hostAddress } from '../net/cidr';
 import {
   AccountingSpec,
@@ -47,38 +20,14 @@ import {
   SUPPORTED_SLURM_VERSIONS,
 } from '../slurm';
 import { ExporterKind, IScrapeTargets, ScrapeTargetGroup } from '../monitoring/scrape-targets';
-import { Admissions, CLUSTER_GROUP_NAME, FileSystemClientNetwork, HostMounts, IClusterFileSystem, IFileSystemClient, MESH_CIDR } from './cluster-file-system';
+import { FileSystemClientNetwork, HostMounts, IClusterFileSystem, IFileSystemClient, MESH_CIDR } from './cluster-file-system';
 import { NfsShare } from './nfs-share';
 import type { IGcpClusterNetwork } from './gcp-cluster-network';
 import { ControllerPart } from '../summary/model';
 import { PlanSummaryOptions, attachPlanSummary, describeForPlan } from './plan-summary';
-import { ConstructPropError, lazyList, lazyString, oncePerSynth, renamedFrom, terraformLiteral, validateAtSynth } from '../cdktf-adapter';
+import { ConstructPropError, oncePerSynth, validateAtSynth } from '../cdktf-adapter';
 
-/** What the controller needs of an AWS network; `BastionVpc` provides it. */
-export interface IAwsClusterNetwork {
-  readonly cloud: 'aws';
-  readonly vpcId: string;
-  readonly cidr: string;
-  readonly privateSubnets: readonly { readonly id: string; readonly cidr: string; readonly availabilityZone: string }[];
-  /** The group every cluster member joins; Slurm ports are open only from itself. */
-  readonly clusterSecurityGroupId: string;
-  /** The bastion's group, when the network has a bastion (monitoring UIs admit SSH tunnels from it). @default none */
-  readonly bastionSecurityGroupId?: string;
-}
-
-/** How the controller's ResumeProgram launches one AWS pool's nodes. */
-export interface AwsPoolLaunchSettings {
-  readonly poolName: string;
-  readonly launchTemplateId: string;
-  readonly subnetIds: readonly string[];
-  readonly capacityType: 'on-demand' | 'spot';
-  /** @default none */
-  readonly placementGroup?: string;
-  /** Role the pool's instances run as; the controller may pass it to EC2. */
-  readonly nodeRoleArn: string;
-  /** The template defines the network interfaces (EFA): launch without a subnet of our own. @default false */
-  readonly networkInterfacesInTemplate?: boolean;
-}
+export type { IAwsClusterNetwork };
 
 /** slurmdbd's database on another host (RDS, Aurora): its password is a Secrets Manager secret the dbd host reads. */
 export interface ExternalAccountingDatabase {
@@ -280,41 +229,6 @@ const CONTROLLER_HOSTNAME = 'slurm-controller';
 /** Job hooks of every compute node, run as one glob (Slurm 22.05 keeps one Prolog value); slurmd.sh adds a no-op so it always matches. */
 export const NODE_PROLOG_GLOB = '/etc/slurm/prolog.d/*';
 export const NODE_EPILOG_GLOB = '/etc/slurm/epilog.d/*';
-/** Who keeps a subnet's first addresses: fixed hosts take an index above them. */
-export const RESERVED_ADDRESSES = {
-  aws: 'AWS reserves the first four addresses of a subnet',
-  gcp: 'Google reserves the first two addresses of a subnet',
-} as const;
-/** Device name of the GCP controller's state disk: the guest sees `/dev/disk/by-id/google-<name>`. */
-const GCP_STATE_DISK_DEVICE = 'slurm-state';
-/** The node path where the AWS programs slurmctld runs to start and stop cloud nodes are shipped. */
-export const AWS_RESUME_PROGRAM = '/opt/cdktf-slurm/bootstrap/aws/slurm-resume.sh';
-export const AWS_SUSPEND_PROGRAM = '/opt/cdktf-slurm/bootstrap/aws/slurm-suspend.sh';
-
-/** What an AWS controller runs beyond the role steps when Slurm starts and stops cloud nodes. */
-const AWS_CONTROLLER_SCRIPTS = ['aws/pools-sync.sh', 'aws/pool-env.sh', 'aws/slurm-resume.sh', 'aws/slurm-suspend.sh'];
-
-/** The AWS resources of a controller on an `IAwsClusterNetwork`. */
-export interface AwsControllerHost {
-  readonly network: IAwsClusterNetwork;
-  readonly instance: Instance;
-  readonly role: IamRole;
-  /** Holds the bootstrap scripts every node of the cluster downloads at boot. */
-  readonly scriptBucket: BootstrapScriptBucket;
-  /** Secrets Manager name and ARN of the munge key; the controller creates the key at first boot. */
-  readonly mungeKeySecretName: string;
-  readonly mungeKeySecretArn: string;
-}
-
-/** The Google Cloud resources of a controller on an `IGcpClusterNetwork`. */
-export interface GcpControllerHost {
-  readonly network: IGcpClusterNetwork;
-  readonly instance: ComputeInstance;
-  readonly identity: GcpNodeIdentity;
-  /** Secret Manager ID of the munge key (in the network's project); the controller adds its first version. */
-  readonly mungeKeySecretId: string;
-}
-
 /**
  * The Slurm controller: slurmctld (configless), and by default slurmdbd with a local MariaDB, on one VM in a
  * private subnet with a fixed address: an EC2 instance on an AWS network, a Compute Engine VM on a GCP one.
@@ -329,12 +243,13 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
   /** Fixed private address; slurmd's `--conf-server`. */
   readonly privateIp: string;
   readonly network: IAwsClusterNetwork | IGcpClusterNetwork;
+  readonly backend: IClusterBackend;
+  /** The controller's host on its cloud (EC2, Compute Engine): its identity, secrets, VM and state disk. */
+  readonly host: IControllerHost;
   /** Where nodes read the munge key at boot (a node.env secret source: `aws-secretsmanager:…`, `gcp-secretmanager:…`). */
-  readonly mungeKeySource: string;
-  /** The EC2 side, on an AWS network. */
-  readonly aws?: AwsControllerHost;
-  /** The Compute Engine side, on a GCP network. */
-  readonly gcp?: GcpControllerHost;
+  get mungeKeySource(): string {
+    return this.host.mungeKeySource;
+  }
   /** The mesh the controller joins, when `mesh` was given. */
   readonly tailscale?: ResolvedTailscaleMesh;
   /** The NFS shared directory, when `sharedDirectory` was given; mesh pools mount it automatically. */
@@ -349,18 +264,11 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
   private containerUsers = 0;
   private monitorPath?: string;
   private monitorHost?: MonitorOnController;
-  private computePeers?: EfaSecurityGroup;
   private readonly partitions: PartitionSpec[] = [];
   /** The controller's EC2 instance type or Compute Engine machine type. */
   private readonly hostType: string;
   private readonly props: SlurmControllerProps;
-  private dbPasswordSource?: string;
-  private jwtKeySource?: string;
-  private mungeKeySecret?: SecretsmanagerSecret;
-  private mungeKeyVersion?: SecretsmanagerSecretVersion;
   private readonly nfsExports: NfsExport[] = [];
-  private nfsServerGroup?: SecurityGroup;
-  private readonly nfsClientGroups = new Admissions(this);
   /** The rendered users table, when the cluster has users. */
   private readonly usersTable?: string;
 
@@ -392,50 +300,36 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
     this.checkCloudProps(props);
     this.hostType = net.cloud === 'aws' ? (props.instanceType ?? 'm6i.xlarge') : (props.machineType ?? 'n2-standard-8');
 
-    // The controller's fixed address: AWS keeps a subnet's first four addresses, Google its first two.
-    const hostIndex = props.hostIndex ?? 10;
-    const reserved = net.cloud === 'aws' ? 4 : 2;
-    let subnetCidr: string;
-    if (net.cloud === 'aws') {
-      if (net.privateSubnets.length === 0) {
-        throw new ConstructPropError(this, 'network.privateSubnets', [], 'the controller needs a private subnet',
-          'Give the network at least one availability zone');
+    this.backend = net.backend;
+    this.hostname = this.backend.controllerHostname(props.clusterName);
+    this.privateIp = this.fixedAddress(this, 'hostIndex', props.hostIndex ?? 10, 10);
+    if (props.mesh) {
+      if (!this.backend.capabilities.mesh) {
+        throw new ConstructPropError(this, 'mesh', '<mesh>', `applies to AWS controllers only, and this one is on ${this.backend.name.toUpperCase()}`,
+          'Use machineType and image on GCP; SSH goes through IAP with OS Login. A mesh (and its shared directory) needs an AWS controller for now');
       }
-      subnetCidr = net.privateSubnets[0].cidr;
-    } else {
-      subnetCidr = net.system.cidr;
+      this.tailscale = this.resolveMesh(props.mesh, props.clusterName);
     }
-    if (!Number.isInteger(hostIndex) || hostIndex < reserved) {
-      throw new ConstructPropError(this, 'hostIndex', hostIndex, RESERVED_ADDRESSES[net.cloud],
-        `Use ${reserved} or more (default 10)`);
-    }
-    try {
-      this.privateIp = hostAddress(subnetCidr, hostIndex);
-    } catch (e) {
-      throw new ConstructPropError(this, 'hostIndex', hostIndex, (e as Error).message,
-        `Pick an index inside ${subnetCidr} above the ${reserved} reserved addresses`);
-    }
-
-    const prefix = props.clusterName;
-    if (net.cloud === 'gcp') {
-      this.hostname = `${gcpName(prefix)}-controller`;
-      this.fileSystemClientNetwork = {
-        kind: 'gcp-network-tag', tag: net.clusterTag, networkSelfLink: net.system.networkSelfLink, project: net.project,
-        serviceAccountMember: gcpServiceAccountMember(net.project, gcpAccountId(`${gcpName(prefix)}-controller`)),
-        serviceAccountId: gcpAccountId(`${gcpName(prefix)}-controller`),
-      };
-      const placed = this.placeOnGcp(props, net);
-      this.gcp = placed.host;
-      this.mungeKeySource = placed.mungeKeySource;
-    } else {
-      this.hostname = CONTROLLER_HOSTNAME;
-      this.fileSystemClientNetwork = { kind: 'aws-security-group', securityGroupId: net.clusterSecurityGroupId, vpcId: net.vpcId, groupName: CLUSTER_GROUP_NAME };
-      if (props.mesh) this.tailscale = this.resolveMesh(props.mesh, prefix);
-      const shared = props.sharedDirectory !== undefined ? this.checkSharedDirectory(props.sharedDirectory) : undefined;
-      this.aws = this.placeOnAws(props, net);
-      this.mungeKeySource = `aws-secretsmanager:${this.aws.mungeKeySecretName}`;
-      if (shared) this.sharedDirectory = new NfsShare(this, 'SharedDirectory', { controller: this, name: 'shared', path: shared, diskGiB: 0, mode: '1777' });
-    }
+    const shared = props.sharedDirectory !== undefined ? this.checkSharedDirectory(props.sharedDirectory) : undefined;
+    const accounting = props.accounting ?? 'local';
+    this.host = this.backend.placeController(this, {
+      clusterName: props.clusterName,
+      hostname: this.hostname,
+      privateIp: this.privateIp,
+      hostType: this.hostType,
+      image: props.amiId ?? props.image,
+      keyName: props.keyName,
+      rootVolumeSizeGiB: props.rootVolumeSizeGiB,
+      stateVolumeSizeGiB: props.stateVolumeSizeGiB ?? 50,
+      accounting: accounting === 'local' || accounting === false ? accounting : { passwordSecret: accounting.passwordSecret },
+      restApi: props.restApi === true,
+      mailPasswordSecret: props.mail?.passwordSecret,
+      meshAuthKey: this.tailscale ? { value: this.tailscale.authKey, secretName: this.tailscale.authKeySecretName } : undefined,
+      userData: () => this.renderedUserData(),
+      extraGroups: () => (this.monitorHost?.securityGroupId ? [this.monitorHost.securityGroupId] : []),
+    });
+    this.fileSystemClientNetwork = this.host.fileSystemClientNetwork;
+    if (shared) this.sharedDirectory = new NfsShare(this, 'SharedDirectory', { controller: this, name: 'shared', path: shared, diskGiB: 0, mode: '1777' });
 
     for (const fs of props.mounts ?? []) this.addMount(fs);
     if (props.mail) this.checkMail(props.mail);
@@ -504,203 +398,6 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
   }
 
   /**
-   * The Compute Engine controller: a keyless service account, its secrets in Secret Manager (each readable by the
-   * controller alone, which adds the first version at boot: nothing secret in Terraform), and the VM with its state
-   * disk, at the fixed address in the system subnet, SSH through IAP only.
-   */
-  private placeOnGcp(props: SlurmControllerProps, net: IGcpClusterNetwork): { host: GcpControllerHost; mungeKeySource: string } {
-    const prefix = gcpName(props.clusterName);
-    const project = net.project;
-    const identity = gcpServiceAccount(this, 'Identity', {
-      project,
-      accountId: gcpAccountId(`${prefix}-controller`),
-      displayName: `Slurm controller of ${props.clusterName}`,
-      description: 'slurmctld/slurmdbd host: reads and first-boot-writes its own secrets, writes logs and metrics',
-    });
-    grantLogging(this, 'Logging', { project, member: identity.member });
-    const ownSecret = (id: string, suffix: string, description: string): string => {
-      const secretId = `${prefix}-${suffix}`;
-      gcpSecret(this, id, { project, secretId, description, labels: { 'slurm-cluster': props.clusterName } });
-      grantSecretAccess(this, `${id}Read`, { project, secretId, member: identity.member });
-      grantSecretVersionAdder(this, `${id}Add`, { project, secretId, member: identity.member });
-      return gcpSecretSource(project, secretId);
-    };
-    const mailSecret = /^gcp-secretmanager:projects\/([^/]+)\/secrets\/([A-Za-z0-9_-]+)$/.exec(props.mail?.passwordSecret ?? '');
-    if (mailSecret) grantSecretAccess(this, 'MailPasswordRead', { project: mailSecret[1], secretId: mailSecret[2], member: identity.member });
-    const mungeKeySource = ownSecret('MungeKey', 'munge-key', `munge key of Slurm cluster ${props.clusterName}; generated on the controller at first boot`);
-    if (props.restApi) {
-      this.jwtKeySource = `generate+${ownSecret('JwtKey', 'slurm-jwt-key', `HS256 key slurmrestd JWTs of ${props.clusterName} are verified with; generated on the controller`)}`;
-    }
-    const accounting = props.accounting ?? 'local';
-    if (accounting === 'local') {
-      this.dbPasswordSource = `generate+${ownSecret('DbPassword', 'slurmdbd-db-password', `slurmdbd MariaDB password of ${props.clusterName}; generated on the controller`)}`;
-    } else if (accounting) {
-      const ref = accounting.passwordSecret;
-      const full = /^projects\/[^/]+\/secrets\/[^/]+$/.exec(ref);
-      if (!full && !/^[A-Za-z0-9_-]{1,255}$/.test(ref)) {
-        throw new ConstructPropError(this, 'accounting.passwordSecret', ref, 'is not a Secret Manager secret ID or projects/P/secrets/S path',
-          "Give the secret's ID in the network's project, e.g. 'hpc-db-password'");
-      }
-      grantSecretAccess(this, 'DbPasswordRead', { project, secretId: ref, member: identity.member });
-      this.dbPasswordSource = full ? `gcp-secretmanager:${ref}` : gcpSecretSource(project, ref);
-    }
-    const vm = gcpStaticInstance(this, 'Vm', {
-      network: net,
-      name: this.hostname,
-      machineType: this.hostType,
-      isGpu: false,
-      gpuNics: 0,
-      userData: lazyString(() => terraformLiteral(this.renderedUserData().text)),
-      serviceAccountEmail: identity.email,
-      clusterName: props.clusterName,
-      role: 'controller',
-      image: props.image,
-      bootDiskSizeGiB: props.rootVolumeSizeGiB ?? 50,
-      bootDiskType: 'pd-ssd',
-      networkIp: this.privateIp,
-      stateDisk: { sizeGiB: props.stateVolumeSizeGiB ?? 50, deviceName: GCP_STATE_DISK_DEVICE },
-      sshViaIap: true,
-    });
-    return { host: { network: net, instance: vm.instance, identity, mungeKeySecretId: `${prefix}-munge-key` }, mungeKeySource };
-  }
-
-  /** The EC2 controller: its secrets, instance role, the cluster's script bucket, the instance and its state volume. */
-  private placeOnAws(props: SlurmControllerProps, net: IAwsClusterNetwork): AwsControllerHost {
-    const prefix = props.clusterName;
-    const subnet = net.privateSubnets[0];
-    const munge = new SecretsmanagerSecret(this, 'MungeKey', {
-      name: `${prefix}/munge-key`,
-      description: `munge key of Slurm cluster ${prefix}; generated on the controller at first boot, never in Terraform`,
-      recoveryWindowInDays: 7,
-    });
-    this.mungeKeySecret = munge;
-
-    const secretArns = [munge.arn];
-    if (props.restApi) {
-      const jwt = new SecretsmanagerSecret(this, 'JwtKey', {
-        name: `${prefix}/slurm-jwt-key`,
-        description: `HS256 key slurmctld/slurmdbd verify slurmrestd JWTs with, cluster ${prefix}; generated on the controller at first boot`,
-        recoveryWindowInDays: 7,
-      });
-      secretArns.push(jwt.arn);
-      this.jwtKeySource = `generate+aws-secretsmanager:${prefix}/slurm-jwt-key`;
-    }
-    if (this.tailscale) {
-      const authKey = new SecretsmanagerSecret(this, 'MeshAuthKey', {
-        name: this.tailscale.authKeySecretName,
-        description: `Tailscale auth key the controller of ${prefix} joins the mesh with (from a sensitive Terraform variable)`,
-        recoveryWindowInDays: 7,
-      });
-      new SecretsmanagerSecretVersion(this, 'MeshAuthKeyValue', { secretId: authKey.id, secretString: this.tailscale.authKey });
-      secretArns.push(authKey.arn);
-    }
-    const accounting = props.accounting ?? 'local';
-    if (accounting === 'local') {
-      const db = new SecretsmanagerSecret(this, 'DbPassword', {
-        name: `${prefix}/slurmdbd-db-password`,
-        description: `slurmdbd MariaDB password of cluster ${prefix}; generated on the controller at first boot`,
-        recoveryWindowInDays: 7,
-      });
-      secretArns.push(db.arn);
-      this.dbPasswordSource = `generate+aws-secretsmanager:${prefix}/slurmdbd-db-password`;
-    } else if (accounting) {
-      this.dbPasswordSource = `aws-secretsmanager:${accounting.passwordSecret}`;
-      secretArns.push(
-        accounting.passwordSecret.startsWith('arn:')
-          ? accounting.passwordSecret
-          : `arn:aws:secretsmanager:*:*:secret:${accounting.passwordSecret}-*`,
-      );
-    }
-
-    const mailSecret = props.mail?.passwordSecret;
-    if (mailSecret?.startsWith('aws-secretsmanager:')) {
-      // Read-only would do; the statement below is the controller's one secret policy, kept to its own secrets.
-      secretArns.push(`arn:aws:secretsmanager:*:*:secret:${mailSecret.slice('aws-secretsmanager:'.length)}-*`);
-    }
-    const identity = ec2InstanceRole(this, `${prefix}-slurm-controller`, `Slurm controller of ${prefix}: reads and first-boot-writes its own secrets`);
-    const role = identity.role;
-    const profile = identity.profile;
-    grantFileSystemParameterRead(this, role, prefix);
-    new IamRolePolicy(this, 'SecretsPolicy', {
-      role: role.id,
-      name: 'own-secrets',
-      policy: JSON.stringify({
-        Version: '2012-10-17',
-        Statement: [
-          {
-            Sid: 'OwnSecrets',
-            Effect: 'Allow',
-            Action: ['secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue', 'secretsmanager:DescribeSecret'],
-            Resource: secretArns,
-          },
-        ],
-      }),
-    });
-    new IamRolePolicy(this, 'ResumeReadPolicy', {
-      role: role.id,
-      name: 'resume-read',
-      policy: JSON.stringify({
-        Version: '2012-10-17',
-        Statement: [
-          {
-            Sid: 'PoolSettings',
-            Effect: 'Allow',
-            Action: ['ssm:GetParameter', 'ssm:GetParametersByPath'],
-            Resource: [`arn:aws:ssm:*:*:parameter/cdktf-slurm/${prefix}/pools`, `arn:aws:ssm:*:*:parameter/cdktf-slurm/${prefix}/pools/*`],
-          },
-          // EC2 Describe* calls do not support resource-level permissions; they reveal no secrets.
-          { Sid: 'FindNodes', Effect: 'Allow', Action: ['ec2:DescribeInstances'], Resource: ['*'] },
-        ],
-      }),
-    });
-    new IamRolePolicyAttachment(this, 'Ssm', {
-      role: role.name,
-      policyArn: 'arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore',
-    });
-    const scriptBucket = new BootstrapScriptBucket(this, 'Scripts', { namePrefix: prefix.replace(/_/g, '-') });
-    scriptBucket.addScripts(awsBootstrapScripts(loadBootstrapScripts()));
-    scriptBucket.grantRead(this, 'ScriptsRead', role.id);
-
-    const instance = fixedEc2Host(this, {
-      ami: ubuntuAmi(this, props.amiId),
-      instanceType: this.hostType,
-      subnetId: subnet.id,
-      privateIp: this.privateIp,
-      // Plus the NFS server's group once an NfsShare is served here.
-      securityGroupIds: lazyList(() => [
-        net.clusterSecurityGroupId,
-        ...(this.nfsServerGroup ? [this.nfsServerGroup.id] : []),
-        ...(this.monitorHost?.securityGroupId ? [this.monitorHost.securityGroupId] : []),
-      ]),
-      instanceProfileName: profile.name,
-      keyName: props.keyName,
-      rootVolumeSizeGiB: props.rootVolumeSizeGiB ?? 40,
-      userDataBase64: lazyString(() => this.renderedUserData().base64),
-      tags: {
-        Name: `${prefix}-${CONTROLLER_HOSTNAME}`,
-        'slurm:cluster': prefix,
-        'slurm:role': 'controller',
-        [SCRIPTS_BUCKET_TAG]: scriptBucket.bucket.bucket,
-      },
-    });
-
-    const state = new EbsVolume(this, 'StateVolume', {
-      availabilityZone: subnet.availabilityZone,
-      size: props.stateVolumeSizeGiB ?? 50,
-      type: 'gp3',
-      encrypted: true,
-      tags: { Name: `${prefix}-slurmctld-state`, 'slurm:cluster': prefix },
-    });
-    new VolumeAttachment(this, 'StateVolumeAttachment', {
-      deviceName: '/dev/sdf',
-      volumeId: state.id,
-      instanceId: instance.id,
-    });
-
-    return { network: net, instance, role, scriptBucket, mungeKeySecretName: `${prefix}/munge-key`, mungeKeySecretArn: munge.arn };
-  }
-
-  /**
    * Called by `ComputeNodePool`: the pool becomes one node line (or nodeset) in slurm.conf.
    * @param options.runsWithoutSystemd the pool's slurmd runs with no systemd (containers), so cgroup.conf
    *   lets slurmd build its cgroup hierarchy itself
@@ -711,88 +408,6 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
     }
     this.pools.push(pool);
     if (options.runsWithoutSystemd) this.nodesWithoutSystemd = true;
-  }
-
-  /**
-   * Called by an AWS `ComputeNodePool`: publishes the pool's launch settings as an SSM parameter the
-   * ResumeProgram reads (so they may hold apply-time IDs without touching user-data), and lets the controller
-   * start, tag and terminate that pool's instances.
-   */
-  addAwsPool(settings: AwsPoolLaunchSettings): void {
-    const id = `Pool-${settings.poolName}`;
-    const lines = [
-      `LAUNCH_TEMPLATE_ID='${settings.launchTemplateId}'`,
-      `LAUNCH_TEMPLATE_VERSION='$Latest'`,
-      `SUBNET_IDS='${settings.subnetIds.join(' ')}'`,
-      `CAPACITY_TYPE='${settings.capacityType}'`,
-      `PLACEMENT_GROUP='${settings.placementGroup ?? ''}'`,
-      `CLUSTER_NAME='${this.clusterName}'`,
-      `NETWORK_INTERFACES_IN_TEMPLATE='${settings.networkInterfacesInTemplate ? 1 : 0}'`,
-    ];
-    new SsmParameter(this, id, {
-      name: `${this.poolParameterPrefix}/${settings.poolName}`,
-      description: `Launch settings of Slurm pool ${settings.poolName} for the controller's ResumeProgram`,
-      type: 'String',
-      value: lines.join('\n') + '\n',
-    });
-    const cluster = this.clusterName;
-    new IamRolePolicy(this, `${id}-Launch`, {
-      role: this.awsHost('addAwsPool').role.id,
-      name: `launch-pool-${settings.poolName}`,
-      policy: JSON.stringify({
-        Version: '2012-10-17',
-        Statement: [
-          {
-            Sid: 'LaunchFromPoolTemplate',
-            Effect: 'Allow',
-            Action: ['ec2:RunInstances'],
-            Resource: [
-              'arn:aws:ec2:*:*:launch-template/' + settings.launchTemplateId,
-              'arn:aws:ec2:*::image/*',
-              'arn:aws:ec2:*:*:subnet/*',
-              'arn:aws:ec2:*:*:network-interface/*',
-              'arn:aws:ec2:*:*:security-group/*',
-              'arn:aws:ec2:*:*:volume/*',
-              'arn:aws:ec2:*:*:instance/*',
-              'arn:aws:ec2:*:*:placement-group/*',
-            ],
-          },
-          {
-            Sid: 'TagOnLaunch',
-            Effect: 'Allow',
-            Action: ['ec2:CreateTags'],
-            Resource: ['arn:aws:ec2:*:*:instance/*', 'arn:aws:ec2:*:*:volume/*'],
-            Condition: { StringEquals: { 'ec2:CreateAction': 'RunInstances' } },
-          },
-          {
-            Sid: 'TerminateOwnNodes',
-            Effect: 'Allow',
-            Action: ['ec2:TerminateInstances'],
-            Resource: ['arn:aws:ec2:*:*:instance/*'],
-            Condition: { StringEquals: { 'aws:ResourceTag/slurm:cluster': cluster } },
-          },
-          { Sid: 'PassNodeRole', Effect: 'Allow', Action: ['iam:PassRole'], Resource: [settings.nodeRoleArn] },
-        ],
-      }),
-    });
-  }
-
-  /**
-   * The group every AWS compute node joins, allowing all traffic to and from itself only: multi-node jobs
-   * (NCCL, MPI, EFA) use any port between nodes. Made on first use.
-   */
-  computePeersSecurityGroupId(): string {
-    this.computePeers ??= new EfaSecurityGroup(this, 'ComputePeers', {
-      vpcId: this.awsHost('computePeersSecurityGroupId').network.vpcId,
-      name: `${this.clusterName}-compute-peers`,
-      description: `Compute nodes of Slurm cluster ${this.clusterName}: all traffic between them (NCCL, MPI, EFA)`,
-    });
-    return this.computePeers.securityGroupId;
-  }
-
-  /** SSM parameter path under which pools publish their launch settings. */
-  get poolParameterPrefix(): string {
-    return `/cdktf-slurm/${this.clusterName}/pools`;
   }
 
   private checkMail(mail: JobMail): void {
@@ -855,20 +470,23 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
    * address fail naming `scope`, `field` and the fix.
    */
   fixedHostAddress(scope: IConstruct, field: string, hostIndex: number, defaultIndex: number): string {
-    const net = this.network;
-    const reserved = net.cloud === 'aws' ? 4 : 2;
-    const cidr = net.cloud === 'aws' ? net.privateSubnets[0].cidr : net.system.cidr;
-    if (!Number.isInteger(hostIndex) || hostIndex < reserved) {
-      throw new ConstructPropError(scope, field, hostIndex, RESERVED_ADDRESSES[net.cloud], `Use ${reserved} or more (default ${defaultIndex})`);
-    }
-    let ip: string;
-    try {
-      ip = hostAddress(cidr, hostIndex);
-    } catch (e) {
-      throw new ConstructPropError(scope, field, hostIndex, (e as Error).message, `Pick an index inside ${cidr}`);
-    }
+    const ip = this.fixedAddress(scope, field, hostIndex, defaultIndex);
     if (ip === this.privateIp) throw new ConstructPropError(scope, field, hostIndex, `${ip} is the controller's address`, 'Use another index');
     return ip;
+  }
+
+  /** Index `hostIndex` of the backend's fixed-host subnet, above the addresses the cloud keeps. */
+  private fixedAddress(scope: IConstruct, field: string, hostIndex: number, defaultIndex: number): string {
+    const subnet = this.backend.fixedHostSubnet(scope);
+    const reserved = subnet.firstUsableIndex;
+    if (!Number.isInteger(hostIndex) || hostIndex < reserved) {
+      throw new ConstructPropError(scope, field, hostIndex, subnet.reservedBy, `Use ${reserved} or more (default ${defaultIndex})`);
+    }
+    try {
+      return hostAddress(subnet.cidr, hostIndex);
+    } catch (e) {
+      throw new ConstructPropError(scope, field, hostIndex, (e as Error).message, `Pick an index inside ${subnet.cidr} above the ${reserved} reserved addresses`);
+    }
   }
 
   /** Share disks attached so far (`NfsShare` names the next device after them). */
@@ -881,35 +499,6 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
     const problems = exportProblems([...this.nfsExports, e]);
     if (problems.length > 0) throw new Error(problems.join('\n'));
     this.nfsExports.push(e);
-  }
-
-  /**
-   * Called by `NfsShare` for each AWS client: NFS (TCP 2049) into the controller from the client's security group,
-   * once per group, through a group only the controller carries (the cluster's group opens Slurm's ports only).
-   */
-  admitNfsClient(client: IConstruct, groupName: string, clientGroupId: string): void {
-    const aws = this.awsHost('an NFS share');
-    const admission = this.nfsClientGroups.admit(client, 'fileSystemClientNetwork.groupName', groupName, clientGroupId);
-    if (!admission) return;
-    if (!this.nfsServerGroup) {
-      this.nfsServerGroup = new SecurityGroup(this, 'NfsServer', {
-        name: `${this.clusterName}-nfs-server`,
-        description: `NFS server on the controller of Slurm cluster ${this.clusterName}: TCP 2049 from the hosts that mount its shares`,
-        vpcId: aws.network.vpcId,
-        ingress: [],
-        egress: [],
-        tags: { Name: `${this.clusterName}-nfs-server`, 'slurm:cluster': this.clusterName },
-      });
-    }
-    // Named after the client's group (`NfsFromClusterGroup`); releases before 0.2 numbered it (`NfsClient0`).
-    renamedFrom(new VpcSecurityGroupIngressRule(this, `NfsFrom${admission.name}`, {
-      securityGroupId: this.nfsServerGroup.id,
-      referencedSecurityGroupId: clientGroupId,
-      ipProtocol: 'tcp',
-      fromPort: 2049,
-      toPort: 2049,
-      description: 'NFS v4 from hosts that mount the controller\'s shares',
-    }), `NfsClient${admission.formerIndex}`);
   }
 
   /** Mounts `fs` on the controller at boot, before slurmctld starts. */
@@ -930,9 +519,7 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
     const mine = CONTROLLER_EXPORTERS.map((exporter): ScrapeTargetGroup => ({
       exporter,
       discovery: { kind: 'static', hosts: [this.privateIp] },
-      reach: this.network.cloud === 'gcp'
-        ? { kind: 'gcp-network-tag', tag: this.network.clusterTag }
-        : { kind: 'aws-security-group', securityGroupId: this.network.clusterSecurityGroupId },
+      reach: this.host.scrapeReach,
       labels: { cluster: this.clusterName, role: 'controller' },
     }));
     return [...mine, ...this.monitored.flatMap((m) => m.scrapeTargets())];
@@ -953,40 +540,6 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
   get slurmctldAddress(): string | undefined {
     if (!this.tailscale) return this.privateIp;
     return this.tailscale.controllerAddress === CONTROLLER_HOSTNAME ? undefined : this.tailscale.controllerAddress;
-  }
-
-  /**
-   * For hosts with no cloud identity (Docker pools): makes the munge key a Terraform-generated value (a
-   * Secrets Manager random password, 128 letters and digits, fixed after creation) stored as the munge
-   * secret's version, and returns a reference to it for upload as a file. The key then lives in Terraform
-   * state; the controller reads it from Secrets Manager instead of generating it at first boot.
-   */
-  terraformMungeKey(): string {
-    const aws = this.awsHost('terraformMungeKey');
-    if (!this.mungeKeyVersion && this.mungeKeySecret) {
-      const random = new DataAwsSecretsmanagerRandomPassword(this, 'MungeKeyRandom', {
-        passwordLength: 128,
-        excludePunctuation: true,
-        includeSpace: false,
-      });
-      this.mungeKeyVersion = new SecretsmanagerSecretVersion(this, 'MungeKeyValue', {
-        secretId: this.mungeKeySecret.id,
-        secretString: random.randomPassword,
-        // The data source draws a new password on every plan; the first one stays.
-        lifecycle: { ignoreChanges: ['secret_string'] },
-      });
-      // The controller must find the key in Secrets Manager when it boots.
-      aws.instance.dependsOn = [...(aws.instance.dependsOn ?? []), dependable(this.mungeKeyVersion)];
-    }
-    return (this.mungeKeyVersion as SecretsmanagerSecretVersion).secretString;
-  }
-
-  /** The EC2 side, for callers that only make sense on AWS; a clear error on a GCP controller. */
-  awsHost(caller: string): AwsControllerHost {
-    if (!this.aws) {
-      throw new Error(`${this.node.path}: ${caller} needs a controller on an AWS network, and this one is on ${this.network.cloud.toUpperCase()}`);
-    }
-    return this.aws;
   }
 
   /**
@@ -1080,7 +633,8 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
         storageUser: accounting.user,
       };
     }
-    const cloud = this.pools.some((p) => p.maxCount !== undefined);
+    const programs = this.host.powerSaving;
+    const cloud = this.pools.some((p) => p.maxCount !== undefined) && programs !== undefined;
     return {
       clusterName: this.clusterName,
       slurmVersion: this.slurmVersion,
@@ -1088,7 +642,7 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
       accounting: accountingSpec,
       nodePools: [...this.pools],
       partitions: [...this.partitions],
-      powerSaving: cloud ? { resumeProgram: AWS_RESUME_PROGRAM, suspendProgram: AWS_SUSPEND_PROGRAM } : undefined,
+      powerSaving: cloud ? { resumeProgram: programs.resumeProgram, suspendProgram: programs.suspendProgram } : undefined,
       extraSlurmConf: this.props.extraSlurmConf,
       cgroup: this.nodesWithoutSystemd ? { ignoreSystemdOnFailure: true } : undefined,
       jwtAuth: this.props.restApi === true,
@@ -1103,22 +657,23 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
   private renderUserData() {
     const spec = this.clusterSpec();
     assertValidCluster(spec, this.node.path);
-    const roles: NodeRole[] = this.dbPasswordSource ? ['controller', 'dbd'] : ['controller'];
+    const host = this.host;
+    const roles: NodeRole[] = host.dbPasswordSource ? ['controller', 'dbd'] : ['controller'];
     const env: Record<string, string> = {
       CLUSTER_NAME: this.clusterName,
       SLURM_CONTROLLER: this.privateIp,
       // Hybrid clusters: Terraform made the key (hosts without cloud identity get it by upload); else first boot.
-      MUNGE_KEY_SOURCE: `${this.mungeKeyVersion ? '' : 'generate+'}${this.mungeKeySource}`,
-      STATESAVE_DEVICE: this.gcp ? `/dev/disk/by-id/google-${GCP_STATE_DISK_DEVICE}` : '/dev/sdf',
+      MUNGE_KEY_SOURCE: host.controllerMungeKeySource(),
+      STATESAVE_DEVICE: host.stateDevice,
     };
-    const extraScripts = spec.powerSaving ? [...AWS_CONTROLLER_SCRIPTS] : [];
+    const extraScripts = spec.powerSaving && host.powerSaving ? [...host.powerSaving.scripts] : [];
     if (this.tailscale) {
-      Object.assign(env, tailscaleEnv(this.tailscale, `aws-secretsmanager:${this.tailscale.authKeySecretName}`), {
+      Object.assign(env, tailscaleEnv(this.tailscale, host.meshAuthKeySource as string), {
         TAILSCALE_HOSTNAME: CONTROLLER_HOSTNAME,
       });
       extraScripts.push('tailscale.sh');
     }
-    if (spec.powerSaving) env.AWS_POOL_PARAMETERS = this.poolParameterPrefix;
+    if (spec.powerSaving && host.powerSaving) Object.assign(env, host.powerSaving.env);
     const mail = this.props.mail;
     if (mail) {
       Object.assign(env, { MAIL_RELAY: mail.relay, MAIL_FROM: mail.from, MAIL_TLS: mail.tls ?? 'starttls' });
@@ -1126,9 +681,9 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
       if (mail.passwordSecret) env.MAIL_PASSWORD_SOURCE = mail.passwordSecret;
       extraScripts.push('mail-relay.sh');
     }
-    const host = this.hostSetup(CONTROLLER_EXPORTERS, this.hostMounts.mounts, true);
-    Object.assign(env, host.env);
-    extraScripts.push(...host.scripts);
+    const setup = this.hostSetup(CONTROLLER_EXPORTERS, this.hostMounts.mounts, true);
+    Object.assign(env, setup.env);
+    extraScripts.push(...setup.scripts);
     if (this.monitorHost) {
       Object.assign(env, this.monitorHost.env, { MONITOR_ENABLED: '1' });
       extraScripts.push('monitoring/monitoring-server.sh');
@@ -1136,12 +691,12 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
     // Always-on pools are cloud nodes kept out of suspend; the controller starts them at first boot.
     const alwaysOn = staticNodesHostlist(spec);
     if (alwaysOn) env.SLURM_POWER_UP_NODES = alwaysOn;
-    if (this.jwtKeySource) {
-      env.JWT_KEY_SOURCE = this.jwtKeySource;
+    if (host.jwtKeySource) {
+      env.JWT_KEY_SOURCE = host.jwtKeySource;
       env.SLURMRESTD_ENABLED = '1';
     }
-    if (this.dbPasswordSource) {
-      env.DB_PASSWORD_SOURCE = this.dbPasswordSource;
+    if (host.dbPasswordSource) {
+      env.DB_PASSWORD_SOURCE = host.dbPasswordSource;
       env.DB_LOCAL = this.props.accounting === undefined || this.props.accounting === 'local' ? '1' : '0';
     }
     const config = buildNodeCloudConfig({
@@ -1155,12 +710,11 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
       mounts: this.hostMounts.mounts,
       exports: this.nfsExports,
       files: this.monitorHost?.files(),
-      usersTable: host.usersTable,
+      usersTable: setup.usersTable,
       extraScripts,
-      // Compute Engine takes 256 KiB of metadata: the scripts fit inline. EC2's 16 KiB does not.
-      scriptDelivery: this.gcp ? { kind: 'inline' } : { kind: 'fetch', fetcher: 'aws/fetch-bootstrap.sh' },
+      scriptDelivery: host.scriptDelivery,
     });
-    return renderNodeUserData(config, { target: this.gcp ? 'gcp' : 'aws', role: roles.join(' '), where: this.node.path });
+    return renderNodeUserData(config, { target: host.userDataTarget, role: roles.join(' '), where: this.node.path });
   }
 }
 

@@ -1,0 +1,30 @@
+/**
+ * The AWS backend: what the cloud-neutral constructs ask of AWS. `BastionVpc` carries it; a network of your own
+ * implementing `IAwsClusterNetwork` sets `backend = awsBackend(this)`. It reads the network only when asked, so it
+ * may be made in the network's constructor.
+ */
+import type { Construct, IConstruct } from 'constructs';
+import type { ControllerHostRequest, FixedHostSubnet, IClusterBackend, IControllerHost } from '../backend';
+import { ConstructPropError } from '../cdktf-adapter';
+import { AwsControllerHost } from './controller-host';
+import type { IAwsClusterNetwork } from './network';
+
+/** The backend of one AWS cluster network. */
+export function awsBackend(network: IAwsClusterNetwork): IClusterBackend {
+  const backend: IClusterBackend = {
+    name: 'aws',
+    capabilities: { mesh: true, powerSaving: true },
+    fixedHostSubnet(scope: IConstruct): FixedHostSubnet {
+      if (network.privateSubnets.length === 0) {
+        throw new ConstructPropError(scope, 'network.privateSubnets', [], 'the controller needs a private subnet',
+          'Give the network at least one availability zone');
+      }
+      return { cidr: network.privateSubnets[0].cidr, firstUsableIndex: 4, reservedBy: 'AWS reserves the first four addresses of a subnet' };
+    },
+    controllerHostname: () => 'slurm-controller',
+    placeController(scope: Construct, request: ControllerHostRequest): IControllerHost {
+      return new AwsControllerHost(backend, network, scope, request);
+    },
+  };
+  return backend;
+}

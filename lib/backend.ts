@@ -1,0 +1,114 @@
+/**
+ * The seam between the cloud-neutral constructs and the clouds. A cluster network (`BastionVpc`, `GcpClusterNetwork`,
+ * or one of your own) carries its `IClusterBackend`; the constructs ask it for what only a cloud knows, and never
+ * test which cloud it is. Each backend lives in its own folder (`lib/aws/`, `lib/gcp/`) and imports its provider;
+ * this file imports none.
+ */
+import type { Construct, IConstruct } from 'constructs';
+import type { NodeCloudConfigOptions } from './cloudinit/node-bootstrap';
+import type { UserDataTarget } from './cloudinit/budget';
+import type { FileSystemClientNetwork } from './constructs/cluster-file-system';
+import type { TargetReach } from './monitoring/scrape-targets';
+
+/** What a backend can do; a combination it cannot do fails at construction, naming the prop. */
+export interface BackendCapabilities {
+  /** The controller can join a Tailscale mesh, so hosts outside the cloud's network (Docker, SSH) reach it. */
+  readonly mesh: boolean;
+  /** Slurm starts and stops this cloud's nodes itself (`State=CLOUD`, a ResumeProgram and a SuspendProgram). */
+  readonly powerSaving: boolean;
+}
+
+/** Where the cluster's fixed hosts (controller, login, monitor, storage server) take their addresses. */
+export interface FixedHostSubnet {
+  readonly cidr: string;
+  /** The first host index the cloud leaves to us. */
+  readonly firstUsableIndex: number;
+  /** Who keeps the addresses below it, for the error that refuses one. */
+  readonly reservedBy: string;
+}
+
+/** A cloud as the constructs see it. */
+export interface IClusterBackend {
+  /** Short name in messages and the plan summary (`aws`, `gcp`). */
+  readonly name: string;
+  readonly capabilities: BackendCapabilities;
+  /**
+   * The subnet fixed hosts go in.
+   * @throws ConstructPropError naming `scope` when the network has no such subnet
+   */
+  fixedHostSubnet(scope: IConstruct): FixedHostSubnet;
+  /** The controller's host name (`SlurmctldHost`): some clouds make it the VM's name. */
+  controllerHostname(clusterName: string): string;
+  /** Puts the controller on this cloud: its identity, secrets, the VM and its state disk. */
+  placeController(scope: Construct, request: ControllerHostRequest): IControllerHost;
+}
+
+/** A cluster network: where the cluster lives, and the cloud that makes its hosts. */
+export interface IClusterNetwork {
+  readonly backend: IClusterBackend;
+}
+
+/** Where slurmdbd keeps accounting, as a backend needs it: its own password secret, another one, or none. */
+export type AccountingStore = 'local' | { readonly passwordSecret: string } | false;
+
+/** What the controller asks of its cloud. */
+export interface ControllerHostRequest {
+  readonly clusterName: string;
+  readonly hostname: string;
+  readonly privateIp: string;
+  /** The cloud's instance or machine type. */
+  readonly hostType: string;
+  /** The boot image (an AMI, an image path). @default the backend's */
+  readonly image?: string;
+  /** An SSH key pair, where the cloud has them. @default none */
+  readonly keyName?: string;
+  /** @default the backend's */
+  readonly rootVolumeSizeGiB?: number;
+  readonly stateVolumeSizeGiB: number;
+  readonly accounting: AccountingStore;
+  /** slurmrestd runs: a JWT key secret is made. */
+  readonly restApi: boolean;
+  /** A job-mail relay password secret (`<store>:<name>`) the controller reads. @default none */
+  readonly mailPasswordSecret?: string;
+  /** The mesh auth key (a Terraform reference) and the secret name it is kept under. @default no mesh */
+  readonly meshAuthKey?: { readonly value: string; readonly secretName: string };
+  /** The controller's user-data, rendered when the stack synthesizes. */
+  readonly userData: () => { readonly text: string; readonly base64: string };
+  /** Security groups (or the cloud's equivalent) others ask the controller to join, read at synth. */
+  readonly extraGroups: () => string[];
+}
+
+/** The controller's host on a cloud: what the cluster-neutral controller renders into its node.env and config. */
+export interface IControllerHost {
+  readonly backend: IClusterBackend;
+  /** Where nodes read the munge key at boot (a node.env secret source such as `aws-secretsmanager:hpc/munge-key`). */
+  readonly mungeKeySource: string;
+  /** The controller's own munge source: generated at first boot unless Terraform made the key. */
+  controllerMungeKeySource(): string;
+  /** The JWT key's source, when slurmrestd runs. @default none */
+  readonly jwtKeySource?: string;
+  /** The slurmdbd database password's source, with accounting. @default none */
+  readonly dbPasswordSource?: string;
+  /** The mesh auth key's source on the controller, with a mesh. @default none */
+  readonly meshAuthKeySource?: string;
+  /** The state disk's device as the guest sees it (`STATESAVE_DEVICE`). */
+  readonly stateDevice: string;
+  /** How file-system servers reach the controller. */
+  readonly fileSystemClientNetwork: FileSystemClientNetwork;
+  /** How a monitor reaches the controller's exporters. */
+  readonly scrapeReach: TargetReach;
+  /** The user-data budget and encoding the cloud applies. */
+  readonly userDataTarget: UserDataTarget;
+  /** How the bootstrap scripts reach the controller. */
+  readonly scriptDelivery: NonNullable<NodeCloudConfigOptions['scriptDelivery']>;
+  /** The programs slurmctld runs to start and stop this cloud's nodes, with their node.env and scripts. @default none */
+  readonly powerSaving?: PowerSavingPrograms;
+}
+
+/** How slurmctld starts and stops a cloud's nodes. */
+export interface PowerSavingPrograms {
+  readonly resumeProgram: string;
+  readonly suspendProgram: string;
+  readonly env: Readonly<Record<string, string>>;
+  readonly scripts: readonly string[];
+}

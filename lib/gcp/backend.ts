@@ -1,0 +1,23 @@
+/**
+ * The Google Cloud backend: what the cloud-neutral constructs ask of Compute Engine. `GcpClusterNetwork` carries it.
+ */
+import type { Construct } from 'constructs';
+import type { ControllerHostRequest, IClusterBackend, IControllerHost } from '../backend';
+import type { IGcpClusterNetwork } from '../constructs/gcp-cluster-network';
+import { GcpControllerHost } from './controller-host';
+import { gcpName } from './vm';
+
+/** The backend of one Google Cloud cluster network. */
+export function gcpBackend(network: IGcpClusterNetwork): IClusterBackend {
+  const backend: IClusterBackend = {
+    name: 'gcp',
+    // Pools are static for now; a mesh controller needs AWS.
+    capabilities: { mesh: false, powerSaving: false },
+    fixedHostSubnet: () => ({ cidr: network.system.cidr, firstUsableIndex: 2, reservedBy: 'Google reserves the first two addresses of a subnet' }),
+    controllerHostname: (clusterName) => `${gcpName(clusterName)}-controller`,
+    placeController(scope: Construct, request: ControllerHostRequest): IControllerHost {
+      return new GcpControllerHost(backend, network, scope, request);
+    },
+  };
+  return backend;
+}

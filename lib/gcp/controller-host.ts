@@ -1,0 +1,116 @@
+/**
+ * The Slurm controller on Compute Engine: a keyless service account, its secrets in Secret Manager (each readable by
+ * the controller alone, which adds the first version at boot: nothing secret in Terraform), and the VM with its state
+ * disk at the fixed address in the system subnet, SSH through IAP only. Resources are made in the controller's scope.
+ */
+import { ComputeInstance } from '@cdktf/provider-google/lib/compute-instance';
+import { Construct, IConstruct } from 'constructs';
+import type { ControllerHostRequest, IClusterBackend, IControllerHost } from '../backend';
+import { ConstructPropError, lazyString, terraformLiteral } from '../cdktf-adapter';
+import type { FileSystemClientNetwork } from '../constructs/cluster-file-system';
+import type { IGcpClusterNetwork } from '../constructs/gcp-cluster-network';
+import type { TargetReach } from '../monitoring/scrape-targets';
+import {
+  gcpAccountId, gcpName, gcpSecret, gcpSecretSource, GcpNodeIdentity, gcpServiceAccount, gcpServiceAccountMember, gcpStaticInstance, grantLogging,
+  grantSecretAccess, grantSecretVersionAdder,
+} from './vm';
+
+/** Device name of the controller's state disk: the guest sees `/dev/disk/by-id/google-<name>`. */
+const STATE_DISK_DEVICE = 'slurm-state';
+
+/** The controller's Compute Engine side. */
+export class GcpControllerHost implements IControllerHost {
+  /**
+   * The Compute Engine side of `controller`, for constructs that only make sense on Google Cloud.
+   * @throws Error naming the controller and the caller when the controller is on another cloud
+   */
+  static of(controller: { readonly host: IControllerHost; readonly node: IConstruct['node'] }, caller: string): GcpControllerHost {
+    if (!(controller.host instanceof GcpControllerHost)) {
+      throw new Error(`${controller.node.path}: ${caller} needs a controller on a Google Cloud network, and this one is on ${controller.host.backend.name.toUpperCase()}`);
+    }
+    return controller.host;
+  }
+
+  readonly mungeKeySource: string;
+  readonly jwtKeySource?: string;
+  readonly dbPasswordSource?: string;
+  readonly stateDevice = `/dev/disk/by-id/google-${STATE_DISK_DEVICE}`;
+  readonly fileSystemClientNetwork: FileSystemClientNetwork;
+  readonly scrapeReach: TargetReach;
+  readonly userDataTarget = 'gcp' as const;
+  // Compute Engine takes 256 KiB of metadata: the scripts fit inline. EC2's 16 KiB does not.
+  readonly scriptDelivery = { kind: 'inline' } as const;
+  readonly instance: ComputeInstance;
+  readonly identity: GcpNodeIdentity;
+  /** Secret Manager ID of the munge key (in the network's project); the controller adds its first version. */
+  readonly mungeKeySecretId: string;
+
+  constructor(readonly backend: IClusterBackend, readonly network: IGcpClusterNetwork, scope: Construct, request: ControllerHostRequest) {
+    const prefix = gcpName(request.clusterName);
+    const project = network.project;
+    const accountId = gcpAccountId(`${prefix}-controller`);
+    this.fileSystemClientNetwork = {
+      kind: 'gcp-network-tag', tag: network.clusterTag, networkSelfLink: network.system.networkSelfLink, project,
+      serviceAccountMember: gcpServiceAccountMember(project, accountId),
+      serviceAccountId: accountId,
+    };
+    this.scrapeReach = { kind: 'gcp-network-tag', tag: network.clusterTag };
+    const identity = gcpServiceAccount(scope, 'Identity', {
+      project,
+      accountId,
+      displayName: `Slurm controller of ${request.clusterName}`,
+      description: 'slurmctld/slurmdbd host: reads and first-boot-writes its own secrets, writes logs and metrics',
+    });
+    this.identity = identity;
+    grantLogging(scope, 'Logging', { project, member: identity.member });
+    const ownSecret = (id: string, suffix: string, description: string): string => {
+      const secretId = `${prefix}-${suffix}`;
+      gcpSecret(scope, id, { project, secretId, description, labels: { 'slurm-cluster': request.clusterName } });
+      grantSecretAccess(scope, `${id}Read`, { project, secretId, member: identity.member });
+      grantSecretVersionAdder(scope, `${id}Add`, { project, secretId, member: identity.member });
+      return gcpSecretSource(project, secretId);
+    };
+    const mailSecret = /^gcp-secretmanager:projects\/([^/]+)\/secrets\/([A-Za-z0-9_-]+)$/.exec(request.mailPasswordSecret ?? '');
+    if (mailSecret) grantSecretAccess(scope, 'MailPasswordRead', { project: mailSecret[1], secretId: mailSecret[2], member: identity.member });
+    this.mungeKeySource = ownSecret('MungeKey', 'munge-key', `munge key of Slurm cluster ${request.clusterName}; generated on the controller at first boot`);
+    this.mungeKeySecretId = `${prefix}-munge-key`;
+    if (request.restApi) {
+      this.jwtKeySource = `generate+${ownSecret('JwtKey', 'slurm-jwt-key', `HS256 key slurmrestd JWTs of ${request.clusterName} are verified with; generated on the controller`)}`;
+    }
+    const accounting = request.accounting;
+    if (accounting === 'local') {
+      this.dbPasswordSource = `generate+${ownSecret('DbPassword', 'slurmdbd-db-password', `slurmdbd MariaDB password of ${request.clusterName}; generated on the controller`)}`;
+    } else if (accounting) {
+      const ref = accounting.passwordSecret;
+      const full = /^projects\/[^/]+\/secrets\/[^/]+$/.exec(ref);
+      if (!full && !/^[A-Za-z0-9_-]{1,255}$/.test(ref)) {
+        throw new ConstructPropError(scope, 'accounting.passwordSecret', ref, 'is not a Secret Manager secret ID or projects/P/secrets/S path',
+          "Give the secret's ID in the network's project, e.g. 'hpc-db-password'");
+      }
+      grantSecretAccess(scope, 'DbPasswordRead', { project, secretId: ref, member: identity.member });
+      this.dbPasswordSource = full ? `gcp-secretmanager:${ref}` : gcpSecretSource(project, ref);
+    }
+    this.instance = gcpStaticInstance(scope, 'Vm', {
+      network,
+      name: request.hostname,
+      machineType: request.hostType,
+      isGpu: false,
+      gpuNics: 0,
+      userData: lazyString(() => terraformLiteral(request.userData().text)),
+      serviceAccountEmail: identity.email,
+      clusterName: request.clusterName,
+      role: 'controller',
+      image: request.image,
+      bootDiskSizeGiB: request.rootVolumeSizeGiB ?? 50,
+      bootDiskType: 'pd-ssd',
+      networkIp: request.privateIp,
+      stateDisk: { sizeGiB: request.stateVolumeSizeGiB, deviceName: STATE_DISK_DEVICE },
+      sshViaIap: true,
+    }).instance;
+  }
+
+  /** Always generated at first boot: every Compute Engine host reads the key with its own identity. */
+  controllerMungeKeySource(): string {
+    return `generate+${this.mungeKeySource}`;
+  }
+}
