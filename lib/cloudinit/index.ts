@@ -6,6 +6,7 @@ export * from './enroot';
 export * from './exports';
 export * from './mounts';
 export * from './node-bootstrap';
+export * from './mesh';
 export * from './node-env';
 export * from './package-root';
 export * from './render-user-data';

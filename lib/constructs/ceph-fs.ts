@@ -13,7 +13,7 @@ import { gcpSecretSource, grantSecretAccess } from '../gcp/vm';
 import { Admissions, ClusterFileSystem, IFileSystemClient } from './cluster-file-system';
 import { describeForPlan } from './plan-summary';
 import { ConstructPropError, lazyString, oncePerSynth, renamedFrom } from '../cdktf-adapter';
-import { SlurmController } from './slurm-controller';
+import type { ISlurmController } from './cluster-interfaces';
 
 /** A MicroCeph server the construct creates (AWS clusters): the lab-scale shape, one VM with loop-file OSDs. */
 export interface MicroCephServer {
@@ -48,7 +48,7 @@ export interface ExistingCephFs {
 
 export interface CephFsProps {
   /** The cluster it serves. `managed` needs an AWS network; `existing` works on AWS and GCP. */
-  readonly controller: SlurmController;
+  readonly controller: ISlurmController;
   /** Name in resource names: lower-case letters, digits and `-`. @default the construct id, lower-cased */
   readonly name?: string;
   /** Where clients mount it. @default `'/mnt/shared'` */

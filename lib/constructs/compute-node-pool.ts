@@ -24,6 +24,7 @@ import {
   renderNodeEnv,
   renderNodeUserData,
   SCRIPTS_BUCKET_TAG,
+  tailscaleEnv,
 } from '../cloudinit';
 import { DEFAULT_DOCKER_HOST, DEFAULT_NODE_IMAGE, DockerNodeContainers, dockerHostProblem, dockerProviderFor, imagePinProblem } from '../docker';
 import { dynamicNodeEnv, needsFabricManager, NodePoolSpec, poolHostlist, validateNodePool } from '../slurm';
@@ -54,12 +55,12 @@ import {
   sshUserProblem,
 } from '../ssh';
 import { ExporterKind, IScrapeTargets, ScrapeTargetGroup } from '../monitoring/scrape-targets';
-import { CLUSTER_GROUP_NAME, FileSystemClientNetwork, HostMounts, IClusterFileSystem, IFileSystemClient } from './cluster-file-system';
+import { CLUSTER_GROUP_NAME, FileSystemClientNetwork, HostMounts, MESH_CIDR, IClusterFileSystem, IFileSystemClient } from './cluster-file-system';
 import { PoolPart } from '../summary/model';
 import { describeForPlan } from './plan-summary';
 import { suppressPolicyRule } from '../policy/security-policy';
 import { ConstructPropError, lazyString, oncePerSynth, terraformLiteral, validateAtSynth } from '../cdktf-adapter';
-import { MESH_CIDR, SlurmController, tailscaleEnv } from './slurm-controller';
+import type { IComputeNodePool, ISlurmController } from './cluster-interfaces';
 
 export type { SshHost, SshPlacement } from '../ssh';
 
@@ -95,7 +96,7 @@ const DOCKER_SECRETS_DIR = '/etc/cdktf-slurm/secrets';
 const DOCKER_ENTRYPOINT = `${BOOTSTRAP_DIR}/container-entrypoint.sh`;
 
 export interface ComputeNodePoolProps {
-  readonly controller: SlurmController;
+  readonly controller: ISlurmController;
   /**
    * Slurm pool name; nodes are `<name>-<i>`. Lower-case letters, digits and `-`, starting with a letter.
    * @default the construct id, lower-cased
@@ -221,7 +222,7 @@ export interface ComputeNodePoolProps {
  * whatever the node count. Slurm starts instances from the template through its ResumeProgram (which tags
  * each with its Slurm name) and terminates them through SuspendProgram; `count` nodes are kept up.
  */
-export class ComputeNodePool extends Construct implements IFileSystemClient, IScrapeTargets {
+export class ComputeNodePool extends Construct implements IComputeNodePool, IFileSystemClient, IScrapeTargets {
   readonly poolName: string;
   readonly spec: NodePoolSpec;
   /** The AWS pool's launch template; undefined for Docker pools. */
@@ -232,7 +233,7 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
   readonly sshBootstrap?: SshNodeBootstrap;
   /** The GCP pool's instance template and its counted VMs; undefined otherwise. */
   readonly gcp?: { readonly template: GcpNodeTemplate; readonly nodes: GcpComputeInstances; readonly tcpxo?: ResolvedTcpxoSettings };
-  readonly controller: SlurmController;
+  readonly controller: ISlurmController;
   /** EC2 nodes are in the cluster security group; Docker and SSH nodes reach the cluster over the mesh. */
   readonly fileSystemClientNetwork: FileSystemClientNetwork;
   private readonly hostMounts = new HostMounts(this);
@@ -861,7 +862,7 @@ export class ComputeNodePool extends Construct implements IFileSystemClient, ISc
    * complete. The same for every host of the pool: each gets its own SLURMD_NODENAME from Terraform's
    * count.index (container environment, or a line appended on the host), which wins over node.env.
    */
-  private meshNodeEnv(mesh: NonNullable<SlurmController['tailscale']>, mungeKeyFile: string, authKeyFile: string): string {
+  private meshNodeEnv(mesh: NonNullable<ISlurmController['tailscale']>, mungeKeyFile: string, authKeyFile: string): string {
     const ctl = this.controller;
     return lazyString(() => {
       const { SLURMD_NODENAME: _perHost, ...dynamic } = dynamicNodeEnv(ctl.clusterSpec(), this.poolName, 0);

@@ -1,6 +1,7 @@
 export * from './bastion-vpc';
 export * from './ceph-fs';
 export * from './cluster-file-system';
+export * from './cluster-interfaces';
 export * from './compute-node-pool';
 export * from './gcp-cluster-network';
 export * from './gpu-partition';

@@ -15,10 +15,10 @@ import { IScrapeTargets, ScrapeTargetGroup, TargetReach } from '../monitoring/sc
 import { CLUSTER_GROUP_NAME, FileSystemClientNetwork, HostMounts, IClusterFileSystem, IFileSystemClient } from './cluster-file-system';
 import { describeForPlan } from './plan-summary';
 import { ConstructPropError, lazyString, oncePerSynth, terraformLiteral, validateAtSynth } from '../cdktf-adapter';
-import { SlurmController } from './slurm-controller';
+import type { ISlurmController } from './cluster-interfaces';
 
 export interface LoginNodeProps {
-  readonly controller: SlurmController;
+  readonly controller: ISlurmController;
   /** EC2 instance type (AWS only). @default `t3.large` */
   readonly instanceType?: string;
   /** Compute Engine machine type (GCP only). @default `n2-standard-4` */
@@ -196,7 +196,7 @@ export class LoginNode extends Construct implements IFileSystemClient, IScrapeTa
     }];
   }
 
-  private renderUserData(ctl: SlurmController, containers?: EnrootNodeSetup) {
+  private renderUserData(ctl: ISlurmController, containers?: EnrootNodeSetup) {
     // Slurm before 23.11 has no sackd: stage the controller's client files (never slurmdbd.conf).
     const staged =
       ctl.slurmVersion === '22.05'

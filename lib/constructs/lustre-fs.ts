@@ -14,7 +14,8 @@ import { Admissions, ClusterFileSystem, IFileSystemClient } from './cluster-file
 import { describeForPlan } from './plan-summary';
 import { ConstructPropError, renamedFrom } from '../cdktf-adapter';
 import type { IGcpClusterNetwork } from './gcp-cluster-network';
-import type { IAwsClusterNetwork, SlurmController } from './slurm-controller';
+import type { IAwsClusterNetwork } from '../aws/network';
+import type { ISlurmController } from './cluster-interfaces';
 
 /** FSx for Lustre deployment types on SSD storage. */
 export type FsxLustreDeploymentType = 'SCRATCH_1' | 'SCRATCH_2' | 'PERSISTENT_1' | 'PERSISTENT_2';
@@ -69,7 +70,7 @@ export interface ExistingLustre {
 
 export interface LustreFsProps {
   /** The cluster it serves: its network decides where the file system is made and who may reach it. */
-  readonly controller: SlurmController;
+  readonly controller: ISlurmController;
   /** Name in resource names and tags: lower-case letters, digits and `-`. @default the construct id, lower-cased */
   readonly name?: string;
   /** Where clients mount it. @default `'/lustre'` */

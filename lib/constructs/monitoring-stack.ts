@@ -21,11 +21,11 @@ import { AWS_REGION_PLACEHOLDER, PROMETHEUS_PORT, renderAlertRules, renderPromet
 import { EXPORTER_PORTS } from '../monitoring/scrape-targets';
 import { describeForPlan } from './plan-summary';
 import { ConstructPropError, lazyString, oncePerSynth, terraformLiteral, validateAtSynth } from '../cdktf-adapter';
-import { SlurmController } from './slurm-controller';
+import type { ISlurmController } from './cluster-interfaces';
 
 export interface MonitoringStackProps {
   /** The cluster to watch: every host set registered with this controller is scraped. */
-  readonly controller: SlurmController;
+  readonly controller: ISlurmController;
   /**
    * Run Prometheus and Grafana on the controller instead of a VM of their own (small clusters; also the way to
    * watch Docker/SSH pools, which only the controller reaches over the mesh).

@@ -11,11 +11,11 @@ import { gcpName } from '../gcp/vm';
 import { ClusterFileSystem, IFileSystemClient, MESH_CIDR } from './cluster-file-system';
 import { describeForPlan } from './plan-summary';
 import { ConstructPropError } from '../cdktf-adapter';
-import type { SlurmController } from './slurm-controller';
+import type { ISlurmController } from './cluster-interfaces';
 
 export interface NfsShareProps {
   /** The cluster's controller, which serves the share (NFS v4 from `nfs-kernel-server`). */
-  readonly controller: SlurmController;
+  readonly controller: ISlurmController;
   /** Exported directory on the controller, and where clients mount it. @default `'/home'` */
   readonly path?: string;
   /** Name in resource names and the disk label (`nfs-<name>`): lower-case letters, digits and `-`, at most 12. @default the construct id, lower-cased */
@@ -48,7 +48,7 @@ export class NfsShare extends ClusterFileSystem {
   readonly mountPoint: string;
   /** The share's disk, when it has one: an `EbsVolume` (AWS) or a `ComputeDisk` (GCP). */
   readonly disk?: EbsVolume | ComputeDisk;
-  private readonly controller: SlurmController;
+  private readonly controller: ISlurmController;
   private readonly mountOptions?: string;
 
   constructor(scope: Construct, id: string, props: NfsShareProps) {

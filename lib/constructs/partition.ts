@@ -1,13 +1,12 @@
 import { Construct } from 'constructs';
 import { OverSubscribe, PartitionSpec } from '../slurm';
-import { ComputeNodePool } from './compute-node-pool';
 import { ConstructPropError } from '../cdktf-adapter';
-import { SlurmController } from './slurm-controller';
+import type { IComputeNodePool, ISlurmController } from './cluster-interfaces';
 
 export interface PartitionProps {
-  readonly controller: SlurmController;
+  readonly controller: ISlurmController;
   /** Pools whose nodes belong to the partition (at least one). */
-  readonly pools: readonly ComputeNodePool[];
+  readonly pools: readonly IComputeNodePool[];
   /** `PartitionName`. @default the construct id, lower-cased */
   readonly name?: string;
   /** The partition jobs land in without `-p`. @default false */

@@ -3,8 +3,8 @@ import { Construct, IConstruct } from 'constructs';
 import type { IClusterBackend, IControllerHost } from '../backend';
 import type { IAwsClusterNetwork } from '../aws/network';
 import {
-  buildNodeCloudConfig, ClusterGroup, ClusterMount, ClusterUser, exportProblems, NfsExport, NodeFile, NodeRole, renderNodeUserData,
-  renderUsersTable, userProblems,
+  buildNodeCloudConfig, ClusterGroup, ClusterMount, ClusterUser, exportProblems, NfsExport, NodeRole, renderNodeUserData,
+  renderUsersTable, ResolvedTailscaleMesh, tailscaleEnv, userProblems,
 } from '../cloudinit';
 import { hostAddress } from '../net/cidr';
 import {
@@ -20,7 +20,8 @@ import {
   SUPPORTED_SLURM_VERSIONS,
 } from '../slurm';
 import { ExporterKind, IScrapeTargets, ScrapeTargetGroup } from '../monitoring/scrape-targets';
-import { FileSystemClientNetwork, HostMounts, IClusterFileSystem, IFileSystemClient, MESH_CIDR } from './cluster-file-system';
+import { FileSystemClientNetwork, HostMounts, IClusterFileSystem, MESH_CIDR } from './cluster-file-system';
+import type { HostSetup, ISlurmController, MonitorOnController } from './cluster-interfaces';
 import { NfsShare } from './nfs-share';
 import type { IGcpClusterNetwork } from './gcp-cluster-network';
 import { ControllerPart } from '../summary/model';
@@ -190,40 +191,11 @@ export interface SharedDirectory {
 }
 
 export { MESH_CIDR };
-
-/** A host's share of the cluster-wide settings (`SlurmController.hostSetup`). */
-export interface HostSetup {
-  /** node.env entries. */
-  readonly env: Readonly<Record<string, string>>;
-  /** Bootstrap scripts, relative to the tree. */
-  readonly scripts: readonly string[];
-  /** The users table, when the cluster has users. */
-  readonly usersTable?: string;
-}
-
-/** What `MonitoringStack` hands a controller that hosts the monitor. */
-export interface MonitorOnController {
-  /** node.env entries of the monitoring step (references to secrets only). */
-  readonly env: Readonly<Record<string, string>>;
-  /** The rendered Prometheus and Grafana files, produced at synth (the scrape jobs need every host set). */
-  readonly files: () => NodeFile[];
-  /** A group the controller joins (Grafana from the bastion). @default none */
-  readonly securityGroupId?: string;
-}
+export type { HostSetup, MonitorOnController, ResolvedTailscaleMesh };
+export { tailscaleEnv };
 
 /** The controller's exporters: its node, and the Slurm exporter (slurm-metrics.sh). */
 const CONTROLLER_EXPORTERS: readonly ExporterKind[] = ['node', 'slurm'];
-
-/** The mesh settings pools use, with defaults applied. */
-export interface ResolvedTailscaleMesh {
-  readonly authKey: string;
-  readonly loginServer?: string;
-  readonly tags: readonly string[];
-  readonly controllerAddress: string;
-  readonly version?: string;
-  /** Secrets Manager name of the auth key (read by the controller only). */
-  readonly authKeySecretName: string;
-}
 
 const CONTROLLER_HOSTNAME = 'slurm-controller';
 /** Job hooks of every compute node, run as one glob (Slurm 22.05 keeps one Prolog value); slurmd.sh adds a no-op so it always matches. */
@@ -235,7 +207,7 @@ export const NODE_EPILOG_GLOB = '/etc/slurm/epilog.d/*';
  * Pools and partitions register with it; slurm.conf and the controller's user-data are rendered when the
  * stack synthesizes, from everything registered by then.
  */
-export class SlurmController extends Construct implements IFileSystemClient, IScrapeTargets {
+export class SlurmController extends Construct implements ISlurmController {
   readonly clusterName: string;
   readonly slurmVersion: SlurmVersion;
   /** Host name slurmctld runs as (`SlurmctldHost`): `slurm-controller` on AWS, `<cluster>-controller` (the VM name) on GCP. */
@@ -716,13 +688,4 @@ export class SlurmController extends Construct implements IFileSystemClient, ISc
     });
     return renderNodeUserData(config, { target: host.userDataTarget, role: roles.join(' '), where: this.node.path });
   }
-}
-
-/** node.env entries `tailscale.sh` reads (the auth key by reference). */
-export function tailscaleEnv(mesh: ResolvedTailscaleMesh, authKeySource: string): Record<string, string> {
-  const env: Record<string, string> = { TAILSCALE_AUTHKEY_SOURCE: authKeySource };
-  if (mesh.loginServer) env.TAILSCALE_LOGIN_SERVER = mesh.loginServer;
-  if (mesh.tags.length > 0) env.TAILSCALE_TAGS = mesh.tags.join(',');
-  if (mesh.version) env.TAILSCALE_VERSION = mesh.version;
-  return env;
 }

@@ -3,7 +3,7 @@
  */
 import type { Construct } from 'constructs';
 import type { ControllerHostRequest, IClusterBackend, IControllerHost } from '../backend';
-import type { IGcpClusterNetwork } from '../constructs/gcp-cluster-network';
+import type { IGcpClusterNetwork } from './network';
 import { GcpControllerHost } from './controller-host';
 import { gcpName } from './vm';
 

@@ -8,7 +8,7 @@ import { Construct, IConstruct } from 'constructs';
 import type { ControllerHostRequest, IClusterBackend, IControllerHost } from '../backend';
 import { ConstructPropError, lazyString, terraformLiteral } from '../cdktf-adapter';
 import type { FileSystemClientNetwork } from '../constructs/cluster-file-system';
-import type { IGcpClusterNetwork } from '../constructs/gcp-cluster-network';
+import type { IGcpClusterNetwork } from './network';
 import type { TargetReach } from '../monitoring/scrape-targets';
 import {
   gcpAccountId, gcpName, gcpSecret, gcpSecretSource, GcpNodeIdentity, gcpServiceAccount, gcpServiceAccountMember, gcpStaticInstance, grantLogging,

@@ -29,7 +29,7 @@ import { ServiceAccount } from '@cdktf/provider-google/lib/service-account';
 import { createHash } from 'crypto';
 import { TerraformCount, Token } from 'cdktf';
 import { Construct, IConstruct } from 'constructs';
-import type { IGcpClusterNetwork } from '../constructs/gcp-cluster-network';
+import type { IGcpClusterNetwork } from './network';
 import { ConstructPropError } from '../cdktf-adapter';
 import { CidrError, parseIpv4Cidr } from '../net/cidr';
 
