@@ -41,6 +41,10 @@ export interface IClusterBackend {
   controllerHostname(clusterName: string): string;
   /** Puts the controller on this cloud: its identity, secrets, the VM and its state disk. */
   placeController(scope: Construct, request: ControllerHostRequest): IControllerHost;
+  /** The login node's default host name. */
+  loginHostname(clusterName: string): string;
+  /** Puts a login node on this cloud: an identity that reads the munge key, and the VM at its fixed address. */
+  placeLoginNode(scope: Construct, request: LoginHostRequest): IFixedHost;
 }
 
 /** A cluster network: where the cluster lives, and the cloud that makes its hosts. */
@@ -76,6 +80,37 @@ export interface ControllerHostRequest {
   readonly userData: () => { readonly text: string; readonly base64: string };
   /** Security groups (or the cloud's equivalent) others ask the controller to join, read at synth. */
   readonly extraGroups: () => string[];
+}
+
+/** What a login node asks of its cloud. */
+export interface LoginHostRequest {
+  /** The cluster's controller (its cloud host holds the munge key and the scripts). */
+  readonly controller: { readonly host: IControllerHost; readonly node: IConstruct['node'] };
+  readonly clusterName: string;
+  readonly hostname: string;
+  readonly privateIp: string;
+  readonly hostType: string;
+  /** @default the backend's */
+  readonly image?: string;
+  /** @default none */
+  readonly keyName?: string;
+  readonly rootVolumeSizeGiB: number;
+  /** The host's user-data, rendered when the stack synthesizes. */
+  readonly userData: () => { readonly text: string; readonly base64: string };
+}
+
+/** A fixed host (login node, monitor, storage server) as the cloud made it. */
+export interface IFixedHost {
+  /** How file-system servers reach it. */
+  readonly fileSystemClientNetwork: FileSystemClientNetwork;
+  /** How a monitor reaches its exporters. */
+  readonly scrapeReach: TargetReach;
+  readonly userDataTarget: UserDataTarget;
+  readonly scriptDelivery: NonNullable<NodeCloudConfigOptions['scriptDelivery']>;
+  /** User-data is a Terraform string (values known at apply may go in), not gzip. */
+  readonly userDataTakesReferences: boolean;
+  /** How a person reaches it, for the plan summary. */
+  readonly access: string;
 }
 
 /** The controller's host on a cloud: what the cluster-neutral controller renders into its node.env and config. */

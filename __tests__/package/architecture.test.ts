@@ -102,7 +102,6 @@ const PROVIDER_HOMES: Readonly<Record<string, readonly string[]>> = {
 const NOT_YET_MOVED = new Set([
   'lib/constructs/ceph-fs.ts',
   'lib/constructs/compute-node-pool.ts',
-  'lib/constructs/login-node.ts',
   'lib/constructs/lustre-fs.ts',
   'lib/constructs/monitoring-stack.ts',
   'lib/constructs/nfs-share.ts',

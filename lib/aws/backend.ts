@@ -4,9 +4,10 @@
  * may be made in the network's constructor.
  */
 import type { Construct, IConstruct } from 'constructs';
-import type { ControllerHostRequest, FixedHostSubnet, IClusterBackend, IControllerHost } from '../backend';
+import type { ControllerHostRequest, FixedHostSubnet, IClusterBackend, IControllerHost, IFixedHost, LoginHostRequest } from '../backend';
 import { ConstructPropError } from '../cdktf-adapter';
 import { AwsControllerHost } from './controller-host';
+import { AwsLoginHost } from './login-host';
 import type { IAwsClusterNetwork } from './network';
 
 /** The backend of one AWS cluster network. */
@@ -25,6 +26,8 @@ export function awsBackend(network: IAwsClusterNetwork): IClusterBackend {
     placeController(scope: Construct, request: ControllerHostRequest): IControllerHost {
       return new AwsControllerHost(backend, network, scope, request);
     },
+    loginHostname: () => 'slurm-login',
+    placeLoginNode: (scope: Construct, request: LoginHostRequest): IFixedHost => new AwsLoginHost(scope, request),
   };
   return backend;
 }

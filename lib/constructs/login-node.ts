@@ -1,20 +1,14 @@
-import { Instance } from '@cdktf/provider-aws/lib/instance';
-import { ComputeInstance } from '@cdktf/provider-google/lib/compute-instance';
 import { Token } from 'cdktf';
-import { AwsControllerHost } from '../aws/controller-host';
-import { GcpControllerHost } from '../gcp/controller-host';
 import { Construct } from 'constructs';
-import { ec2InstanceRole, fixedEc2Host, grantFileSystemParameterRead, grantMungeKeyRead, ubuntuAmi } from '../aws/node-identity';
+import type { IFixedHost } from '../backend';
 import {
   ApptainerNodeSetup, ApptainerSettings, apptainerNodeSetup, buildNodeCloudConfig, EnrootNodeSetup, EnrootSettings, enrootNodeSetup, renderNodeUserData,
-  SCRIPTS_BUCKET_TAG,
 } from '../cloudinit';
-import { gcpAccountId, gcpName, gcpServiceAccount, gcpServiceAccountMember, gcpStaticInstance, grantLogging, grantSecretAccess } from '../gcp/vm';
 import { renderControllerFiles } from '../slurm';
-import { IScrapeTargets, ScrapeTargetGroup, TargetReach } from '../monitoring/scrape-targets';
-import { CLUSTER_GROUP_NAME, FileSystemClientNetwork, HostMounts, IClusterFileSystem, IFileSystemClient } from './cluster-file-system';
+import { IScrapeTargets, ScrapeTargetGroup } from '../monitoring/scrape-targets';
+import { FileSystemClientNetwork, HostMounts, IClusterFileSystem, IFileSystemClient } from './cluster-file-system';
 import { describeForPlan } from './plan-summary';
-import { ConstructPropError, lazyString, oncePerSynth, terraformLiteral, validateAtSynth } from '../cdktf-adapter';
+import { ConstructPropError, oncePerSynth, validateAtSynth } from '../cdktf-adapter';
 import type { ISlurmController } from './cluster-interfaces';
 
 export interface LoginNodeProps {
@@ -59,17 +53,14 @@ export interface LoginNodeProps {
  * nodes; no public address either way.
  */
 export class LoginNode extends Construct implements IFileSystemClient, IScrapeTargets {
-  /** The EC2 instance, on AWS. */
-  readonly instance?: Instance;
-  /** The Compute Engine VM, on GCP. */
-  readonly vm?: ComputeInstance;
+  /** The login node's host on its cloud (`AwsLoginHost.instance`, `GcpLoginHost.vm`). */
+  readonly host: IFixedHost;
   readonly privateIp: string;
   readonly hostname: string;
   readonly fileSystemClientNetwork: FileSystemClientNetwork;
   private readonly hostMounts = new HostMounts(this);
   private readonly apptainer?: ApptainerNodeSetup;
   private readonly clusterName: string;
-  private readonly reach: TargetReach;
 
   constructor(scope: Construct, id: string, props: LoginNodeProps) {
     super(scope, id);
@@ -86,7 +77,7 @@ export class LoginNode extends Construct implements IFileSystemClient, IScrapeTa
     for (const [field, value] of Object.entries(wrong)) {
       if (value !== undefined) throw new ConstructPropError(this, field, value, `does not apply on ${net.cloud.toUpperCase()}`, fix);
     }
-    this.hostname = props.hostname ?? (net.cloud === 'gcp' ? `${gcpName(ctl.clusterName)}-login` : 'slurm-login');
+    this.hostname = props.hostname ?? ctl.backend.loginHostname(ctl.clusterName);
     if (!/^[a-z][a-z0-9-]{0,62}$/.test(this.hostname) || this.hostname.endsWith('-')) {
       throw new ConstructPropError(this, 'hostname', this.hostname, 'not a host name', "Use lower-case letters, digits and '-', e.g. 'slurm-login'");
     }
@@ -104,75 +95,32 @@ export class LoginNode extends Construct implements IFileSystemClient, IScrapeTa
       kind: 'endpoint',
       cluster: ctl.clusterName,
       name: `login ${this.hostname}`,
-      reach: net.cloud === 'gcp'
-        ? `ssh ${this.privateIp} through IAP: gcloud compute ssh ${this.hostname} --tunnel-through-iap`
-        : `ssh ${this.privateIp} through the bastion (ProxyJump) or Session Manager`,
+      reach: this.host.access,
     }));
+    this.host = ctl.backend.placeLoginNode(this, {
+      controller: ctl,
+      clusterName: ctl.clusterName,
+      hostname: this.hostname,
+      privateIp: this.privateIp,
+      hostType,
+      image: props.amiId ?? props.image,
+      keyName: props.keyName,
+      rootVolumeSizeGiB: props.rootVolumeSizeGiB ?? 50,
+      userData: () => render(),
+    });
     // Checked now, so a bad setting fails at the prop rather than at synth.
     // Compute Engine user-data is a Terraform string, so checksums may be Terraform variables there; not in EC2's gzip.
     const containers = props.enroot
-      ? enrootNodeSetup(props.enroot, `${this.node.path}: enroot`, net.cloud === 'gcp' ? { isDeferred: Token.isUnresolved } : {})
+      ? enrootNodeSetup(props.enroot, `${this.node.path}: enroot`, this.host.userDataTakesReferences ? { isDeferred: Token.isUnresolved } : {})
       : undefined;
     if (containers) ctl.useContainers();
     // Rendered once per synth: validation, the policy pack and the output share it.
     const render = oncePerSynth(this, () => this.renderUserData(ctl, containers));
     this.apptainer = props.apptainer
-      ? apptainerNodeSetup(props.apptainer, `${this.node.path}: apptainer`, net.cloud === 'gcp' ? { isDeferred: Token.isUnresolved } : {})
+      ? apptainerNodeSetup(props.apptainer, `${this.node.path}: apptainer`, this.host.userDataTakesReferences ? { isDeferred: Token.isUnresolved } : {})
       : undefined;
 
-    if (net.cloud === 'gcp') {
-      this.fileSystemClientNetwork = {
-        kind: 'gcp-network-tag', tag: net.clusterTag, networkSelfLink: net.system.networkSelfLink, project: net.project,
-        serviceAccountMember: gcpServiceAccountMember(net.project, gcpAccountId(this.hostname)),
-        serviceAccountId: gcpAccountId(this.hostname),
-      };
-      this.reach = { kind: 'gcp-network-tag', tag: net.clusterTag };
-      const gcp = GcpControllerHost.of(ctl, 'LoginNode');
-      const identity = gcpServiceAccount(this, 'Identity', {
-        project: net.project,
-        accountId: gcpAccountId(this.hostname),
-        displayName: `Slurm login node ${this.hostname} of ${ctl.clusterName}`,
-        description: 'Reads the munge key; writes logs and metrics',
-      });
-      grantSecretAccess(this, 'MungeKeyRead', { project: net.project, secretId: gcp.mungeKeySecretId, member: identity.member });
-      grantLogging(this, 'Logging', { project: net.project, member: identity.member });
-      this.vm = gcpStaticInstance(this, 'Vm', {
-        network: net,
-        name: this.hostname,
-        machineType: hostType,
-        isGpu: false,
-        gpuNics: 0,
-        userData: lazyString(() => terraformLiteral(render().text)),
-        serviceAccountEmail: identity.email,
-        clusterName: ctl.clusterName,
-        role: 'login',
-        image: props.image,
-        bootDiskSizeGiB: props.rootVolumeSizeGiB ?? 50,
-        networkIp: this.privateIp,
-        sshViaIap: true,
-      }).instance;
-    } else {
-      const aws = AwsControllerHost.of(ctl, 'LoginNode');
-      this.fileSystemClientNetwork = { kind: 'aws-security-group', securityGroupId: net.clusterSecurityGroupId, vpcId: net.vpcId, groupName: CLUSTER_GROUP_NAME };
-      this.reach = { kind: 'aws-security-group', securityGroupId: net.clusterSecurityGroupId };
-      const prefix = `${ctl.clusterName}-${this.hostname}`;
-      const { role, profile } = ec2InstanceRole(this, prefix, `Slurm login node of ${ctl.clusterName}: reads the munge key`);
-      grantMungeKeyRead(this, role, aws.mungeKeySecretArn);
-      grantFileSystemParameterRead(this, role, ctl.clusterName);
-      aws.scriptBucket.grantRead(this, 'ScriptsRead', role.id);
-      this.instance = fixedEc2Host(this, {
-        ami: ubuntuAmi(this, props.amiId),
-        instanceType: hostType,
-        subnetId: net.privateSubnets[0].id,
-        privateIp: this.privateIp,
-        securityGroupIds: [net.clusterSecurityGroupId],
-        instanceProfileName: profile.name,
-        keyName: props.keyName,
-        rootVolumeSizeGiB: props.rootVolumeSizeGiB ?? 50,
-        userDataBase64: lazyString(() => render().base64),
-        tags: { Name: prefix, 'slurm:cluster': ctl.clusterName, 'slurm:role': 'login', [SCRIPTS_BUCKET_TAG]: aws.scriptBucket.bucket.bucket },
-      });
-    }
+    this.fileSystemClientNetwork = this.host.fileSystemClientNetwork;
     for (const fs of props.mounts ?? []) this.addMount(fs);
     ctl.addScrapeTargets(this);
     validateAtSynth(this, () => {
@@ -191,7 +139,7 @@ export class LoginNode extends Construct implements IFileSystemClient, IScrapeTa
     return [{
       exporter: 'node',
       discovery: { kind: 'static', hosts: [this.privateIp] },
-      reach: this.reach,
+      reach: this.host.scrapeReach,
       labels: { cluster: this.clusterName, role: 'login', node: this.hostname },
     }];
   }
@@ -202,7 +150,6 @@ export class LoginNode extends Construct implements IFileSystemClient, IScrapeTa
       ctl.slurmVersion === '22.05'
         ? renderControllerFiles(ctl.clusterSpec()).filter((f) => f.name !== 'slurmdbd.conf')
         : [];
-    const onGcp = ctl.network.cloud === 'gcp';
     const host = ctl.hostSetup(['node'], this.hostMounts.mounts);
     const config = buildNodeCloudConfig({
       roles: ['login'],
@@ -223,8 +170,8 @@ export class LoginNode extends Construct implements IFileSystemClient, IScrapeTa
         ...(containers ? ['containers/enroot-pyxis.sh'] : []), ...(this.apptainer ? ['containers/apptainer.sh'] : []),
         ...host.scripts,
       ],
-      scriptDelivery: onGcp ? { kind: 'inline' } : { kind: 'fetch', fetcher: 'aws/fetch-bootstrap.sh' },
+      scriptDelivery: this.host.scriptDelivery,
     });
-    return renderNodeUserData(config, { target: onGcp ? 'gcp' : 'aws', role: 'login', where: this.node.path });
+    return renderNodeUserData(config, { target: this.host.userDataTarget, role: 'login', where: this.node.path });
   }
 }

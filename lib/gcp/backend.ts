@@ -2,9 +2,10 @@
  * The Google Cloud backend: what the cloud-neutral constructs ask of Compute Engine. `GcpClusterNetwork` carries it.
  */
 import type { Construct } from 'constructs';
-import type { ControllerHostRequest, IClusterBackend, IControllerHost } from '../backend';
+import type { ControllerHostRequest, IClusterBackend, IControllerHost, IFixedHost, LoginHostRequest } from '../backend';
 import type { IGcpClusterNetwork } from './network';
 import { GcpControllerHost } from './controller-host';
+import { GcpLoginHost } from './login-host';
 import { gcpName } from './vm';
 
 /** The backend of one Google Cloud cluster network. */
@@ -18,6 +19,8 @@ export function gcpBackend(network: IGcpClusterNetwork): IClusterBackend {
     placeController(scope: Construct, request: ControllerHostRequest): IControllerHost {
       return new GcpControllerHost(backend, network, scope, request);
     },
+    loginHostname: (clusterName) => `${gcpName(clusterName)}-login`,
+    placeLoginNode: (scope: Construct, request: LoginHostRequest): IFixedHost => new GcpLoginHost(scope, request),
   };
   return backend;
 }
