@@ -5,7 +5,7 @@
  * this file imports none.
  */
 import type { Construct, IConstruct } from 'constructs';
-import type { NodeCloudConfigOptions } from './cloudinit/node-bootstrap';
+import type { NodeCloudConfigOptions, NodeFile } from './cloudinit/node-bootstrap';
 import type { UserDataTarget } from './cloudinit/budget';
 import type { FileSystemClientNetwork } from './constructs/cluster-file-system';
 import type { TargetReach } from './monitoring/scrape-targets';
@@ -45,6 +45,48 @@ export interface IClusterBackend {
   loginHostname(clusterName: string): string;
   /** Puts a login node on this cloud: an identity that reads the munge key, and the VM at its fixed address. */
   placeLoginNode(scope: Construct, request: LoginHostRequest): IFixedHost;
+  /** Puts Prometheus and Grafana on this cloud: a VM of their own or the controller, and what lets them scrape. */
+  placeMonitor(scope: Construct, request: MonitorHostRequest): IMonitorHost;
+}
+
+/** What `MonitoringStack` hands a controller that hosts the monitor. */
+export interface MonitorOnController {
+  /** node.env entries of the monitoring step (references to secrets only). */
+  readonly env: Readonly<Record<string, string>>;
+  /** The rendered Prometheus and Grafana files, produced at synth (the scrape jobs need every host set). */
+  readonly files: () => NodeFile[];
+  /** A group the controller joins (Grafana from the bastion). @default none */
+  readonly securityGroupId?: string;
+}
+
+/** What a monitor asks of its cloud. */
+export interface MonitorHostRequest {
+  readonly controller: { readonly host: IControllerHost; readonly node: IConstruct['node'] };
+  readonly clusterName: string;
+  /** Prometheus and Grafana run on the controller, not a VM of their own. */
+  readonly onController: boolean;
+  /** The monitoring VM's fixed address (not on the controller). @default none */
+  readonly privateIp?: string;
+  readonly hostType: string;
+  readonly diskGiB: number;
+  /** Private ranges that may open Grafana directly. */
+  readonly grafanaAllowedCidrs: readonly string[];
+  /** Prometheus' retention. */
+  readonly retention: string;
+  /** The rendered Prometheus and Grafana files, at synth; `awsRegion` is the region placeholder the cloud fills on the host. */
+  readonly files: (cloud: { readonly awsRegion?: string }) => NodeFile[];
+  /** Called when the controller hosts the monitor: the construct hands it to the controller. */
+  readonly hostOnController: (monitor: MonitorOnController) => void;
+}
+
+/** Prometheus and Grafana as the cloud made them. */
+export interface IMonitorHost {
+  /** Where Grafana's admin password is (a node.env secret source), to read with your own identity. */
+  readonly grafanaAdminPasswordSecret: string;
+  /** The monitoring VM's name. @default none (on the controller) */
+  readonly hostname?: string;
+  /** How a person reaches Grafana: `an IAP tunnel`, `an SSH tunnel through the bastion`. */
+  readonly tunnel: string;
 }
 
 /** A cluster network: where the cluster lives, and the cloud that makes its hosts. */

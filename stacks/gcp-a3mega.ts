@@ -1,4 +1,3 @@
-import { ComputeInstance } from '@cdktf/provider-google/lib/compute-instance';
 import { GoogleProvider } from '@cdktf/provider-google/lib/provider';
 import { TerraformOutput, TerraformStack, TerraformVariable } from 'cdktf';
 import { Construct } from 'constructs';
@@ -137,7 +136,7 @@ export class GcpA3MegaStack extends TerraformStack {
       description: 'SSH to the login node through IAP (OS Login decides who may)',
     });
     new TerraformOutput(this, 'grafana_tunnel', {
-      value: `gcloud compute ssh ${(monitor.instance as ComputeInstance).name} --tunnel-through-iap --zone \${var.zone} --project \${var.project} -- -L 3000:localhost:3000`,
+      value: `gcloud compute ssh ${monitor.hostname} --tunnel-through-iap --zone \${var.zone} --project \${var.project} -- -L 3000:localhost:3000`,
       description: 'Grafana at http://localhost:3000 through an IAP tunnel to the monitoring VM',
     });
   }

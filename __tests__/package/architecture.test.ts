@@ -103,7 +103,6 @@ const NOT_YET_MOVED = new Set([
   'lib/constructs/ceph-fs.ts',
   'lib/constructs/compute-node-pool.ts',
   'lib/constructs/lustre-fs.ts',
-  'lib/constructs/monitoring-stack.ts',
   'lib/constructs/nfs-share.ts',
 ]);
 

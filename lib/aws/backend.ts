@@ -4,10 +4,11 @@
  * may be made in the network's constructor.
  */
 import type { Construct, IConstruct } from 'constructs';
-import type { ControllerHostRequest, FixedHostSubnet, IClusterBackend, IControllerHost, IFixedHost, LoginHostRequest } from '../backend';
+import type { ControllerHostRequest, FixedHostSubnet, IClusterBackend, IControllerHost, IFixedHost, IMonitorHost, LoginHostRequest, MonitorHostRequest } from '../backend';
 import { ConstructPropError } from '../cdktf-adapter';
 import { AwsControllerHost } from './controller-host';
 import { AwsLoginHost } from './login-host';
+import { AwsMonitorHost } from './monitor-host';
 import type { IAwsClusterNetwork } from './network';
 
 /** The backend of one AWS cluster network. */
@@ -28,6 +29,7 @@ export function awsBackend(network: IAwsClusterNetwork): IClusterBackend {
     },
     loginHostname: () => 'slurm-login',
     placeLoginNode: (scope: Construct, request: LoginHostRequest): IFixedHost => new AwsLoginHost(scope, request),
+    placeMonitor: (scope: Construct, request: MonitorHostRequest): IMonitorHost => new AwsMonitorHost(scope, request),
   };
   return backend;
 }

@@ -5,8 +5,8 @@
  */
 import type { IConstruct } from 'constructs';
 import type { IAwsClusterNetwork } from '../aws/network';
-import type { IClusterBackend, IControllerHost } from '../backend';
-import type { ClusterMount, NfsExport, NodeFile, ResolvedTailscaleMesh } from '../cloudinit';
+import type { IClusterBackend, IControllerHost, MonitorOnController } from '../backend';
+import type { ClusterMount, NfsExport, ResolvedTailscaleMesh } from '../cloudinit';
 import type { ExporterKind, IScrapeTargets } from '../monitoring/scrape-targets';
 import type { ClusterSpec, NodePoolSpec, PartitionSpec, SlurmVersion } from '../slurm';
 import type { IClusterFileSystem, IFileSystemClient } from './cluster-file-system';
@@ -22,15 +22,7 @@ export interface HostSetup {
   readonly usersTable?: string;
 }
 
-/** What `MonitoringStack` hands a controller that hosts the monitor. */
-export interface MonitorOnController {
-  /** node.env entries of the monitoring step (references to secrets only). */
-  readonly env: Readonly<Record<string, string>>;
-  /** The rendered Prometheus and Grafana files, produced at synth (the scrape jobs need every host set). */
-  readonly files: () => NodeFile[];
-  /** A group the controller joins (Grafana from the bastion). @default none */
-  readonly securityGroupId?: string;
-}
+export type { MonitorOnController };
 
 /** The Slurm controller as the other constructs use it; `SlurmController` implements it. */
 export interface ISlurmController extends IFileSystemClient, IScrapeTargets {

@@ -2,10 +2,11 @@
  * The Google Cloud backend: what the cloud-neutral constructs ask of Compute Engine. `GcpClusterNetwork` carries it.
  */
 import type { Construct } from 'constructs';
-import type { ControllerHostRequest, IClusterBackend, IControllerHost, IFixedHost, LoginHostRequest } from '../backend';
+import type { ControllerHostRequest, IClusterBackend, IControllerHost, IFixedHost, IMonitorHost, LoginHostRequest, MonitorHostRequest } from '../backend';
 import type { IGcpClusterNetwork } from './network';
 import { GcpControllerHost } from './controller-host';
 import { GcpLoginHost } from './login-host';
+import { GcpMonitorHost } from './monitor-host';
 import { gcpName } from './vm';
 
 /** The backend of one Google Cloud cluster network. */
@@ -21,6 +22,7 @@ export function gcpBackend(network: IGcpClusterNetwork): IClusterBackend {
     },
     loginHostname: (clusterName) => `${gcpName(clusterName)}-login`,
     placeLoginNode: (scope: Construct, request: LoginHostRequest): IFixedHost => new GcpLoginHost(scope, request),
+    placeMonitor: (scope: Construct, request: MonitorHostRequest): IMonitorHost => new GcpMonitorHost(scope, request),
   };
   return backend;
 }

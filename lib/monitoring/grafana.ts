@@ -11,6 +11,9 @@ import { stringify } from 'yaml';
 import type { ExporterKind } from './scrape-targets';
 
 /** Where Grafana's own .deb/.rpm packages read provisioning files (`paths.provisioning` in /etc/grafana/grafana.ini). */
+/** Grafana's HTTP port (its default). */
+export const GRAFANA_PORT = 3000;
+
 export const GRAFANA_PROVISIONING_DIR = '/etc/grafana/provisioning';
 
 /**
