@@ -97,8 +97,8 @@ export interface IClusterNetwork {
 /** Where slurmdbd keeps accounting, as a backend needs it: its own password secret, another one, or none. */
 export type AccountingStore = 'local' | { readonly passwordSecret: string } | false;
 
-/** What the controller asks of its cloud. */
-export interface ControllerHostRequest {
+/** What every fixed host (controller, login node) asks of its cloud. */
+export interface FixedHostBasics {
   readonly clusterName: string;
   readonly hostname: string;
   readonly privateIp: string;
@@ -108,6 +108,10 @@ export interface ControllerHostRequest {
   readonly image?: string;
   /** An SSH key pair, where the cloud has them. @default none */
   readonly keyName?: string;
+}
+
+/** What the controller asks of its cloud. */
+export interface ControllerHostRequest extends FixedHostBasics {
   /** @default the backend's */
   readonly rootVolumeSizeGiB?: number;
   readonly stateVolumeSizeGiB: number;
@@ -125,17 +129,9 @@ export interface ControllerHostRequest {
 }
 
 /** What a login node asks of its cloud. */
-export interface LoginHostRequest {
+export interface LoginHostRequest extends FixedHostBasics {
   /** The cluster's controller (its cloud host holds the munge key and the scripts). */
   readonly controller: { readonly host: IControllerHost; readonly node: IConstruct['node'] };
-  readonly clusterName: string;
-  readonly hostname: string;
-  readonly privateIp: string;
-  readonly hostType: string;
-  /** @default the backend's */
-  readonly image?: string;
-  /** @default none */
-  readonly keyName?: string;
   readonly rootVolumeSizeGiB: number;
   /** The host's user-data, rendered when the stack synthesizes. */
   readonly userData: () => { readonly text: string; readonly base64: string };
