@@ -261,7 +261,7 @@ export class CephFs extends ClusterFileSystem {
         throw new ConstructPropError(client, 'mounts', this.node.path, `this CephFS's key is in Google Secret Manager, which a host on ${net.kind === 'mesh' ? 'the mesh' : 'AWS'} cannot read`,
           'Mount it on Compute Engine pools, the controller or login nodes of this cluster');
       }
-      // Named after the reader's account (`KeyRead-hpc-login`); releases before 0.2 numbered them (`KeyRead0`).
+      // Named after the reader's account (`KeyReadHpcLogin`); releases before 0.2 numbered them (`KeyRead0`).
       const reader = this.keyReaders.admit(client, 'fileSystemClientNetwork.serviceAccountId', net.serviceAccountId, net.serviceAccountMember);
       if (reader) {
         renamedFrom(grantSecretAccess(this, `KeyRead${reader.name}`, { ...this.gcpKeySecret, member: net.serviceAccountMember }), `KeyRead${reader.formerIndex}`);
