@@ -342,14 +342,15 @@ export class SlurmController extends Construct implements ISlurmController {
 
   /** Props that belong to the other cloud fail here, naming the one to use. */
   private checkCloudProps(props: SlurmControllerProps): void {
-    const awsOnly = { instanceType: props.instanceType, amiId: props.amiId, keyName: props.keyName, mesh: props.mesh, sharedDirectory: props.sharedDirectory };
+    // A mesh is a backend capability, checked where the mesh is resolved; a shared directory needs the mesh.
+    const awsOnly = { instanceType: props.instanceType, amiId: props.amiId, keyName: props.keyName };
     const gcpOnly = { machineType: props.machineType, image: props.image };
     const [wrong, cloud, fix] = props.network.cloud === 'gcp'
       ? [awsOnly, 'AWS', 'Use machineType and image on GCP; SSH goes through IAP with OS Login. A mesh (and its shared directory) needs an AWS controller for now']
       : [gcpOnly, 'GCP', 'Use instanceType and amiId on AWS'];
     for (const [field, value] of Object.entries(wrong)) {
       if (value !== undefined) {
-        throw new ConstructPropError(this, field, field === 'mesh' ? '<mesh>' : value, `applies to ${cloud} controllers only, and this one is on ${props.network.cloud.toUpperCase()}`, fix);
+        throw new ConstructPropError(this, field, value, `applies to ${cloud} controllers only, and this one is on ${props.network.cloud.toUpperCase()}`, fix);
       }
     }
   }
