@@ -10,6 +10,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { NO_HOST_TABLES } from '../../lib/cloudinit/boot-steps';
 import { renderNodeEnv } from '../../lib/cloudinit/node-env';
 import { resolveTcpxoSettings, tcpxoNodeEnv } from '../../lib/gcp/tcpxo';
 import { isRoot, Sandbox, SCRIPTS_DIR, FAKE_DPKG_QUERY } from './sh';
@@ -224,7 +225,7 @@ beforeEach(() => {
   sb.file('profile.d/nccl-tcpxo.sh', 'export NCCL_FASTRAK_IFNAME=x\n');
   // node.env exactly as the TypeScript side writes it; the paths below override it as tests must.
   const settings = resolveTcpxoSettings({ rxdmReadyTimeoutSeconds: 30 }, 'test');
-  fs.writeFileSync(sb.envFile, renderNodeEnv({ roles: ['compute'], env: tcpxoNodeEnv(settings) }));
+  fs.writeFileSync(sb.envFile, renderNodeEnv({ tables: NO_HOST_TABLES, roles: ['compute'], env: tcpxoNodeEnv(settings) }));
   env = {
     PATH: `${path.join(fake, 'bin')}:${process.env.PATH}`,
     FAKE: fake,

@@ -193,24 +193,3 @@ describe('nfs-client.sh', () => {
     expect(calls('mount')).toEqual([]);
   });
 });
-
-describe('bootstrap.sh runs the NFS steps in order', () => {
-  test.each([
-    ["CDKTF_SLURM_ROLES='compute'\n", 'nfs\tslurm-controller:/shared\t/shared\t-\t-\n', /steps: packages munge gpu mounts slurmd,/],
-    ["CDKTF_SLURM_ROLES='controller'\n", '', /steps: packages munge statesave nfs-server slurmctld,/, '/shared\t100.64.0.0/10\t1777\t-\t-\n'],
-    ["CDKTF_SLURM_ROLES='controller'\n", 'nfs\tfiler:/home\t/home\t-\t-\n', /steps: packages munge statesave mounts slurmctld,/],
-    ["CDKTF_SLURM_ROLES='login'\n", 'nfs\tfiler:/home\t/home\t-\t-\n', /steps: packages munge mounts login,/],
-    ["CDKTF_SLURM_ROLES='compute'\n", '', /steps: packages munge gpu slurmd,/],
-  ])('%p with mount table %p', (envText: string, table: string, steps: RegExp, exportTable = '') => {
-    // munge fails on the short key, so nothing after it runs; the announced plan is what is checked.
-    const key = sb.file('short.key', Buffer.alloc(10, 7), 0o600);
-    fs.writeFileSync(sb.envFile, `${envText}MUNGE_KEY_SOURCE='file:${key}'\n`, { mode: 0o600 });
-    const r = sb.script('bootstrap.sh', {
-      ...base,
-      CDKTF_SLURM_MOUNT_TABLE: sb.file('mounts.tab', table),
-      CDKTF_SLURM_EXPORT_TABLE: sb.file('exports.tab', exportTable),
-    });
-    expect(r.log).toMatch(steps);
-    expect(r.log).not.toMatch(/step (mounts|nfs-server): start/);
-  });
-});

@@ -1,7 +1,8 @@
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { Sandbox } from './sh';
+import { NO_HOST_TABLES, renderNodeEnv } from '../../lib/cloudinit';
+import { Sandbox, SCRIPTS_DIR } from './sh';
 
 // These runs all stop at validation, before a step touches /etc, /run or a daemon: the failure
 // paths are what they prove. The real-daemon paths are exercised by __tests__/cluster.
@@ -58,69 +59,91 @@ describe('munge.sh', () => {
   });
 });
 
+/**
+ * A copy of bootstrap.sh and lib/ beside fake step scripts: each appends its name (and LOG_TAG) to `ran` and
+ * exits with the status given. Which steps a host runs is decided in lib/cloudinit/boot-steps.ts (its tests:
+ * __tests__/cloudinit/boot-steps.test.ts); bootstrap.sh walks the list it is given.
+ */
+function fakeTree(steps: Record<string, number>): { run: (env?: Record<string, string>) => ReturnType<Sandbox['script']>; ran: () => string[] } {
+  const tree = path.join(sb.dir, 'tree');
+  fs.mkdirSync(path.join(tree, 'lib'), { recursive: true });
+  fs.copyFileSync(path.join(SCRIPTS_DIR, 'bootstrap.sh'), path.join(tree, 'bootstrap.sh'));
+  fs.copyFileSync(path.join(SCRIPTS_DIR, 'lib/common.sh'), path.join(tree, 'lib/common.sh'));
+  const ranFile = path.join(sb.dir, 'ran');
+  for (const [step, status] of Object.entries(steps)) {
+    sb.file(`tree/${step}.sh`, `#!/bin/bash\necho "${step} [$LOG_TAG]" >>${JSON.stringify(ranFile)}\nexit ${status}\n`, 0o755);
+  }
+  return {
+    run: (env = {}) => {
+      const r = spawnSync('bash', [path.join(tree, 'bootstrap.sh')], { env: sb.env(env), encoding: 'utf8', timeout: 20000, cwd: sb.dir });
+      return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr, log: sb.readLog() };
+    },
+    ran: () => (fs.existsSync(ranFile) ? fs.readFileSync(ranFile, 'utf8').trim().split('\n') : []),
+  };
+}
+
 describe('bootstrap.sh', () => {
   test('rejects an unknown role, naming it and the valid ones', () => {
-    const r = sb.script('bootstrap.sh', { CDKTF_SLURM_ROLES: 'controller gpu' });
+    const r = sb.script('bootstrap.sh', { CDKTF_SLURM_ROLES: 'controller gpu', CDKTF_SLURM_STEPS: 'packages munge' });
     expect(r.status).toBe(1);
     expect(r.log).toMatch(/unknown role 'gpu'.*use controller, dbd, compute or login/);
   });
 
-  test('stops at the first failing step and names it; later steps do not run', () => {
-    // login on a host where munge/slurm-client are installed (fake dpkg): packages passes, munge fails.
+  test('walks CDKTF_SLURM_STEPS in the order given, and nothing else: roles, flags and tables decide nothing here', () => {
+    const tree = fakeTree({ packages: 0, munge: 0, 'gcp/tcpxo': 0, slurmd: 0, gpu: 0, mounts: 0, 'aws/efa': 0, login: 0 });
+    // A login host with EFA and a mount table, given an odd list: the list is what runs.
+    fs.writeFileSync(sb.envFile, "CDKTF_SLURM_ROLES='login'\nCDKTF_SLURM_STEPS='slurmd packages gcp/tcpxo munge'\nEFA_ENABLED='1'\n");
+    const r = tree.run({ CDKTF_SLURM_MOUNT_TABLE: sb.file('mounts.tab', 'nfs\tfiler:/home\t/home\t-\t-\n') });
+    expect(r.status).toBe(0);
+    expect(tree.ran()).toEqual(['slurmd [slurmd]', 'packages [packages]', 'gcp/tcpxo [gcp/tcpxo]', 'munge [munge]']);
+    expect(r.log).toMatch(/bootstrap start: roles 'login', steps: slurmd packages gcp\/tcpxo munge, on /);
+    for (const step of ['slurmd', 'packages', 'gcp/tcpxo', 'munge']) expect(r.log).toMatch(new RegExp(`step ${step}: done in \\d+s`));
+    expect(r.log).toMatch(/bootstrap done in \d+s/);
+  });
+
+  test('stops at the first failed step and names it; later steps do not run', () => {
+    const tree = fakeTree({ packages: 0, munge: 3, slurmd: 0 });
+    fs.writeFileSync(sb.envFile, "CDKTF_SLURM_ROLES='compute'\nCDKTF_SLURM_STEPS='packages munge slurmd'\n");
+    const r = tree.run();
+    expect(r.status).toBe(1);
+    expect(tree.ran()).toEqual(['packages [packages]', 'munge [munge]']);
+    expect(r.log).toMatch(/step munge failed \(exit 3\) after \d+s; .* Fix it and re-run: bash .*bootstrap\.sh/);
+    expect(r.log).not.toMatch(/step slurmd: start/);
+  });
+
+  test('refuses a step whose script is missing, naming it and the fix, before any step runs', () => {
+    const tree = fakeTree({ packages: 0, munge: 0 });
+    fs.writeFileSync(sb.envFile, "CDKTF_SLURM_ROLES='compute'\nCDKTF_SLURM_STEPS='packages munge aws/efa'\n");
+    const r = tree.run();
+    expect(r.status).toBe(1);
+    expect(r.log).toMatch(/step 'aws\/efa' in CDKTF_SLURM_STEPS has no script: .*tree\/aws\/efa\.sh is missing; redeploy the host/);
+    expect(tree.ran()).toEqual([]);
+  });
+
+  test.each([
+    ['absent', "CDKTF_SLURM_ROLES='compute'\n", /CDKTF_SLURM_STEPS is not set .*re-render this host's node.env with cdktf-slurm/],
+    ['blank', "CDKTF_SLURM_ROLES='compute'\nCDKTF_SLURM_STEPS=' '\n", /CDKTF_SLURM_STEPS is blank/],
+    ['a path out of the tree', "CDKTF_SLURM_ROLES='compute'\nCDKTF_SLURM_STEPS='packages ../../tmp/x'\n", /step '..\/..\/tmp\/x' in CDKTF_SLURM_STEPS is not a step name/],
+  ])('refuses a step list that is %s, running nothing', (_name, envText, message) => {
+    const tree = fakeTree({ packages: 0 });
+    fs.writeFileSync(sb.envFile, envText);
+    const r = tree.run();
+    expect(r.status).toBe(1);
+    expect(r.log).toMatch(message);
+    expect(tree.ran()).toEqual([]);
+  });
+
+  test('the real tree, with node.env as cdktf-slurm renders it: steps in that order, stopping at the first failure', () => {
+    // login compute on a host where munge/slurm-client are installed (fake dpkg): packages passes, munge fails.
     const key = sb.file('short.key', Buffer.alloc(10, 7), 0o600);
-    fs.writeFileSync(sb.envFile, `CDKTF_SLURM_ROLES='login compute'\nMUNGE_KEY_SOURCE='file:${key}'\n`, { mode: 0o600 });
+    fs.writeFileSync(sb.envFile, renderNodeEnv({ roles: ['login', 'compute'], env: { MUNGE_KEY_SOURCE: `file:${key}` }, tables: NO_HOST_TABLES }), { mode: 0o600 });
     const r = sb.script('bootstrap.sh', fakeDpkg('22.05.8-4+deb12u3'));
     expect(r.status).toBe(1);
+    expect(r.log).toMatch(/steps: packages munge gpu slurmd, on /);
     expect(r.log).toMatch(/\[packages\] packages already installed/);
     expect(r.log).toMatch(/step packages: done/);
     expect(r.log).toMatch(/step munge failed \(exit 1\)/);
     expect(r.log).not.toMatch(/step (gpu|slurmd): start/);
-    // Steps are announced in dependency order.
-    expect(r.log).toMatch(/steps: packages munge gpu slurmd/);
-  });
-
-  test('orders slurmdbd before slurmctld whatever order the roles are given in', () => {
-    fs.writeFileSync(sb.envFile, "CDKTF_SLURM_ROLES='controller dbd'\nMUNGE_KEY_SOURCE='file:/nonexistent'\n");
-    const r = sb.script('bootstrap.sh', fakeDpkg('22.05.8-4+deb12u3'));
-    // The state volume is mounted before slurmctld writes to StateSaveLocation.
-    expect(r.log).toMatch(/steps: packages munge slurmdbd statesave slurmctld, on /);
-  });
-
-  test('a login node gets its client configuration; a host that also runs slurmd does not need the step', () => {
-    fs.writeFileSync(sb.envFile, "CDKTF_SLURM_ROLES='login'\nMUNGE_KEY_SOURCE='file:/nonexistent'\n");
-    expect(sb.script('bootstrap.sh', fakeDpkg('22.05.8-4+deb12u3')).log).toMatch(/steps: packages munge login, on /);
-    fs.writeFileSync(sb.envFile, "CDKTF_SLURM_ROLES='login compute'\nMUNGE_KEY_SOURCE='file:/nonexistent'\n");
-    expect(sb.script('bootstrap.sh', fakeDpkg('22.05.8-4+deb12u3')).log).toMatch(/steps: packages munge gpu slurmd, on /);
-  });
-
-  test('an EFA node installs EFA after the GPU check and before slurmd', () => {
-    fs.writeFileSync(sb.envFile, "CDKTF_SLURM_ROLES='compute'\nMUNGE_KEY_SOURCE='file:/nonexistent'\nEFA_ENABLED='1'\n");
-    const r = sb.script('bootstrap.sh', fakeDpkg('22.05.8-4+deb12u3'));
-    expect(r.log).toMatch(/steps: packages munge gpu aws\/efa slurmd, on /);
-  });
-
-  test('an A3 Mega node sets up TCPXO after the GPU check, then its mounts, before slurmd', () => {
-    fs.writeFileSync(sb.envFile, "CDKTF_SLURM_ROLES='compute'\nMUNGE_KEY_SOURCE='file:/nonexistent'\nTCPXO_ENABLED='1'\n");
-    const table = path.join(sb.dir, 'mounts.tab');
-    fs.writeFileSync(table, 'nfs\tfiler:/home\t/home\t-\t-\n');
-    const r = sb.script('bootstrap.sh', { ...fakeDpkg('22.05.8-4+deb12u3'), CDKTF_SLURM_MOUNT_TABLE: table });
-    expect(r.log).toMatch(/steps: packages munge gpu gcp\/tcpxo mounts slurmd, on /);
-  });
-
-  test('an A3 Mega node with local SSDs and containers: RAID, TCPXO, enroot/pyxis, then slurmd; a login node gets pyxis too', () => {
-    fs.writeFileSync(sb.envFile, "CDKTF_SLURM_ROLES='compute'\nMUNGE_KEY_SOURCE='file:/nonexistent'\nTCPXO_ENABLED='1'\nLOCALSSD_RAID='1'\nENROOT_VERSION='3.5.0'\n");
-    expect(sb.script('bootstrap.sh', fakeDpkg('22.05.8-4+deb12u3')).log).toMatch(/steps: packages munge gpu gcp\/localssd-raid gcp\/tcpxo containers\/enroot-pyxis slurmd, on /);
-    fs.writeFileSync(sb.envFile, "CDKTF_SLURM_ROLES='login'\nMUNGE_KEY_SOURCE='file:/nonexistent'\nENROOT_VERSION='3.5.0'\n");
-    expect(sb.script('bootstrap.sh', fakeDpkg('22.05.8-4+deb12u3')).log).toMatch(/steps: packages munge containers\/enroot-pyxis login, on /);
-  });
-
-  test('an AWS controller with cloud pools syncs their launch settings before slurmctld starts', () => {
-    fs.writeFileSync(
-      sb.envFile,
-      "CDKTF_SLURM_ROLES='controller'\nMUNGE_KEY_SOURCE='file:/nonexistent'\nAWS_POOL_PARAMETERS='/cdktf-slurm/hpc/pools'\n",
-    );
-    const r = sb.script('bootstrap.sh', fakeDpkg('22.05.8-4+deb12u3'));
-    expect(r.log).toMatch(/steps: packages munge statesave aws\/pools-sync slurmctld, on /);
   });
 });
 

@@ -13,6 +13,7 @@ import {
   renderApptainerRegistriesConf,
   type ApptainerSettings,
 } from '../../lib/cloudinit/apptainer';
+import { NO_HOST_TABLES } from '../../lib/cloudinit/boot-steps';
 import { renderNodeEnv } from '../../lib/cloudinit/node-env';
 
 const SUM = 'ab'.repeat(32);
@@ -110,7 +111,7 @@ describe('apptainerNodeSetup', () => {
       isDeferred: (v) => v.startsWith('${var.'),
     });
     expect(setup.env.APPTAINER_SHA256).toBe(ref);
-    const rendered = renderNodeEnv({ roles: ['login'], env: setup.env });
+    const rendered = renderNodeEnv({ tables: NO_HOST_TABLES, roles: ['login'], env: setup.env });
     expect(rendered).toContain(`APPTAINER_SHA256='${ref}'`);
     expect(rendered).toContain(`APPTAINER_REGISTRY='[fd00::5]:5000'`);
   });

@@ -15,6 +15,7 @@ import {
   renderEnrootConf,
   type EnrootSettings,
 } from '../../lib/cloudinit/enroot';
+import { NO_HOST_TABLES } from '../../lib/cloudinit/boot-steps';
 import { renderNodeEnv } from '../../lib/cloudinit/node-env';
 import { PYXIS_DEFAULT_VERSION } from '../../lib/slurm/render-plugstack-conf';
 
@@ -158,7 +159,7 @@ describe('enrootNodeEnv', () => {
 
   test('node.env accepts the variables: checksums are not mistaken for secrets', () => {
     const env = enrootNodeEnv({ checksums: { enrootAmd64: sum('0'), pyxisSource: sum('f') } });
-    const text = renderNodeEnv({ roles: ['compute'], env });
+    const text = renderNodeEnv({ tables: NO_HOST_TABLES, roles: ['compute'], env });
     expect(text).toContain(`ENROOT_SHA256_AMD64='${sum('0')}'`);
     expect(text).toContain(`PYXIS_SHA256='${sum('f')}'`);
   });

@@ -4,7 +4,7 @@
  */
 import { EXPORT_TABLE_PATH, exportProblems, NfsExport, renderExportTable } from '../../lib/cloudinit/exports';
 import { parse } from 'yaml';
-import { buildNodeCloudConfig, nodeScripts } from '../../lib/cloudinit/node-bootstrap';
+import { buildNodeCloudConfig } from '../../lib/cloudinit/node-bootstrap';
 
 const filesOf = (doc: string) => (parse(doc, { version: '1.1' }) as { write_files: { path: string; content: string }[] }).write_files;
 
@@ -19,10 +19,10 @@ test('one tab-separated line per export; "-" for a share on the root disk', () =
 test('a node with exports carries the table and nfs-server.sh; one without carries neither', () => {
   const withExports = filesOf(buildNodeCloudConfig({ roles: ['controller'], env: {}, exports: [home] }).render());
   expect(withExports.find((f) => f.path === EXPORT_TABLE_PATH)?.content).toBe(renderExportTable([home]));
-  expect(nodeScripts({ roles: ['controller'], exports: [home] }).map((s) => s.relativePath)).toContain('nfs-server.sh');
+  expect(withExports.map((f) => f.path)).toContain('/opt/cdktf-slurm/bootstrap/nfs-server.sh');
   const without = filesOf(buildNodeCloudConfig({ roles: ['controller'], env: {} }).render());
   expect(without.some((f) => f.path === EXPORT_TABLE_PATH)).toBe(false);
-  expect(nodeScripts({ roles: ['controller'] }).map((s) => s.relativePath)).not.toContain('nfs-server.sh');
+  expect(without.map((f) => f.path)).not.toContain('/opt/cdktf-slurm/bootstrap/nfs-server.sh');
 });
 
 test.each<[string, Partial<NfsExport>, RegExp]>([

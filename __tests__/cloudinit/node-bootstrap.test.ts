@@ -10,6 +10,7 @@ import {
   findPackageRoot,
   loadBootstrapScripts,
   NODE_ENV_PATH,
+  NO_HOST_TABLES,
   renderNodeEnv,
   renderNodeUserData,
   secretMaterialReason,
@@ -24,8 +25,14 @@ let scriptsDir: string;
 let work: string;
 const fixture: Record<string, string> = {
   'bootstrap.sh': '#!/bin/bash\nset -euo pipefail\n. "$(dirname "$0")/lib/common.sh"\n',
+  'packages.sh': '#!/bin/bash\necho packages\n',
   'munge.sh': '#!/bin/bash\necho munge\n',
+  'gpu.sh': '#!/bin/bash\necho gpu\n',
   'slurmd.sh': '#!/bin/bash\necho slurmd\n',
+  'slurmdbd.sh': '#!/bin/bash\necho slurmdbd\n',
+  'statesave.sh': '#!/bin/bash\necho statesave\n',
+  'slurmctld.sh': '#!/bin/bash\necho slurmctld\n',
+  'login.sh': '#!/bin/bash\necho login\n',
   'lib/common.sh': '#!/bin/bash\nlog() { echo "$*"; }\n',
   'lib/more/deep.sh': '#!/bin/bash\n: deep\n',
   'README.md': 'not a script\n',
@@ -123,8 +130,8 @@ describe('buildNodeCloudConfig', () => {
     validateCloudConfig(doc);
     const files = filesOf(doc);
     const byPath = new Map(files.map((f) => [f.path, f]));
-    // controller+dbd hosts do not run slurmd, so slurmd.sh stays off them.
-    const scripts = Object.keys(fixture).filter((p) => p.endsWith('.sh') && p !== 'slurmd.sh').sort();
+    // controller+dbd hosts run neither slurmd nor the login setup, so those step scripts stay off them.
+    const scripts = Object.keys(fixture).filter((p) => p.endsWith('.sh') && !['slurmd.sh', 'gpu.sh', 'login.sh'].includes(p)).sort();
     expect(files.map((f) => f.path)).toEqual([
       ...scripts.map((p) => `${BOOTSTRAP_DIR}/${p}`),
       NODE_ENV_PATH,
@@ -144,7 +151,7 @@ describe('buildNodeCloudConfig', () => {
     expect((parse(doc) as { runcmd: unknown }).runcmd).toEqual([['bash', '/opt/cdktf-slurm/bootstrap/bootstrap.sh']]);
   });
 
-  it('ships each role only its own step scripts, always with bootstrap.sh and lib/', () => {
+  it('ships each host only its steps\' scripts, always with bootstrap.sh and lib/', () => {
     const pathsFor = (roles: NodeCloudConfigOptions['roles']): string[] =>
       filesOf(buildNodeCloudConfig({ ...base(), roles, slurmFiles: [] }).render())
         .map((f) => f.path)
@@ -160,12 +167,12 @@ describe('buildNodeCloudConfig', () => {
     }
   });
 
-  it('fills CDKTF_SLURM_ROLES from roles; node.env sources to exactly the variables given', () => {
+  it('fills CDKTF_SLURM_ROLES and CDKTF_SLURM_STEPS; node.env sources to exactly the variables given', () => {
     const doc = buildNodeCloudConfig(base()).render();
     const env = filesOf(doc).find((f) => f.path === NODE_ENV_PATH)?.content ?? '';
     const vars = sourceInBash(env);
     const { PWD: _pwd, SHLVL: _shlvl, _: _underscore, OLDPWD: _old, ...exported } = vars;
-    expect(exported).toEqual({ CDKTF_SLURM_ROLES: 'controller dbd', ...base().env });
+    expect(exported).toEqual({ CDKTF_SLURM_ROLES: 'controller dbd', CDKTF_SLURM_STEPS: 'packages munge slurmdbd statesave slurmctld', ...base().env });
   });
 
   it('adds packages, host name and extra commands after the bootstrap', () => {
@@ -241,7 +248,7 @@ describe('node.env', () => {
   };
 
   it('survives bash `set -a; . FILE` byte for byte, whatever the value holds', () => {
-    const vars = sourceInBash(renderNodeEnv({ roles: ['compute'], env: awkward }));
+    const vars = sourceInBash(renderNodeEnv({ tables: NO_HOST_TABLES, roles: ['compute'], env: awkward }));
     for (const [k, v] of Object.entries(awkward)) expect(vars[k]).toBe(v);
     expect(vars.CDKTF_SLURM_ROLES).toBe('compute');
   });
@@ -251,17 +258,17 @@ describe('node.env', () => {
     ['a carriage return', 'cr\r'],
     ['NUL', 'nul\0'],
   ])('rejects a value with %s, naming the key', (_what, value) => {
-    expect(() => renderNodeEnv({ roles: ['compute'], env: { NOTE: value } })).toThrow(/node.env NOTE: value .* line break or control character/);
+    expect(() => renderNodeEnv({ tables: NO_HOST_TABLES, roles: ['compute'], env: { NOTE: value } })).toThrow(/node.env NOTE: value .* line break or control character/);
   });
 
   it('rejects bad keys, CDKTF_SLURM_ROLES itself, and bad roles', () => {
-    expect(() => renderNodeEnv({ roles: ['compute'], env: { 'lower': 'x' } })).toThrow(/key "lower" is not a shell variable name/);
-    expect(() => renderNodeEnv({ roles: ['compute'], env: { '1ABC': 'x' } })).toThrow(/key "1ABC"/);
-    expect(() => renderNodeEnv({ roles: ['compute'], env: { CDKTF_SLURM_ROLES: 'login' } })).toThrow(/set by cdktf-slurm from roles; pass roles: \['compute'\]/);
-    expect(() => renderNodeEnv({ roles: [], env: {} })).toThrow(/give at least one of controller, dbd, compute, login/);
-    expect(() => renderNodeEnv({ roles: ['gpu' as never], env: {} })).toThrow(/roles\[0\]: "gpu" is not a role/);
-    expect(() => renderNodeEnv({ roles: ['compute', 'compute'], env: {} })).toThrow(/roles\[1\]: "compute" is listed twice/);
-    expect(() => renderNodeEnv({ roles: ['compute'], env: { N: 3 as never } })).toThrow(/node.env N: value must be a string; got number 3/);
+    expect(() => renderNodeEnv({ tables: NO_HOST_TABLES, roles: ['compute'], env: { 'lower': 'x' } })).toThrow(/key "lower" is not a shell variable name/);
+    expect(() => renderNodeEnv({ tables: NO_HOST_TABLES, roles: ['compute'], env: { '1ABC': 'x' } })).toThrow(/key "1ABC"/);
+    expect(() => renderNodeEnv({ tables: NO_HOST_TABLES, roles: ['compute'], env: { CDKTF_SLURM_ROLES: 'login' } })).toThrow(/set by cdktf-slurm from roles; pass roles: \['compute'\]/);
+    expect(() => renderNodeEnv({ tables: NO_HOST_TABLES, roles: [], env: {} })).toThrow(/give at least one of controller, dbd, compute, login/);
+    expect(() => renderNodeEnv({ tables: NO_HOST_TABLES, roles: ['gpu' as never], env: {} })).toThrow(/roles\[0\]: "gpu" is not a role/);
+    expect(() => renderNodeEnv({ tables: NO_HOST_TABLES, roles: ['compute', 'compute'], env: {} })).toThrow(/roles\[1\]: "compute" is listed twice/);
+    expect(() => renderNodeEnv({ tables: NO_HOST_TABLES, roles: ['compute'], env: { N: 3 as never } })).toThrow(/node.env N: value must be a string; got number 3/);
   });
 
   const base64Key = createHash('sha512').update('munge').digest('base64'); // 88 chars, like a real key
@@ -276,7 +283,7 @@ describe('node.env', () => {
   ])('rejects secret material under %s without echoing it', (key, value, reason) => {
     let message = '';
     try {
-      renderNodeEnv({ roles: ['controller'], env: { [key]: value } });
+      renderNodeEnv({ tables: NO_HOST_TABLES, roles: ['controller'], env: { [key]: value } });
     } catch (e) {
       message = (e as Error).message;
     }
@@ -294,6 +301,6 @@ describe('node.env', () => {
     ['CLUSTER_NAME', base64Key], // not a secret-ish key: only PEM blocks are refused there
   ])('accepts the reference %s=%s', (key, value) => {
     expect(secretMaterialReason(key, value)).toBeUndefined();
-    expect(renderNodeEnv({ roles: ['controller'], env: { [key]: value } })).toContain(`${key}='${value}'`);
+    expect(renderNodeEnv({ tables: NO_HOST_TABLES, roles: ['controller'], env: { [key]: value } })).toContain(`${key}='${value}'`);
   });
 });

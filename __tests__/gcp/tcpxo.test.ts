@@ -6,6 +6,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { NO_HOST_TABLES } from '../../lib/cloudinit/boot-steps';
 import { renderNodeEnv } from '../../lib/cloudinit/node-env';
 import {
   DEFAULT_TCPXO_CONTROL_NIC,
@@ -253,7 +254,7 @@ describe('tcpxoNodeEnv', () => {
 
   test('node.env accepts it, digests included (no value looks like a secret)', () => {
     const r = resolveTcpxoSettings({ rxdmImage: `${REPO}/tcpgpudmarxd-dev@${DIGEST}`, ncclPluginImage: `${REPO}/nccl-plugin-gpudirecttcpx-dev:v1.0.10@${DIGEST}` }, WHERE);
-    const text = renderNodeEnv({ roles: ['compute'], env: tcpxoNodeEnv(r) });
+    const text = renderNodeEnv({ tables: NO_HOST_TABLES, roles: ['compute'], env: tcpxoNodeEnv(r) });
     expect(text).toContain(`TCPXO_RXDM_IMAGE='${REPO}/tcpgpudmarxd-dev@${DIGEST}'`);
     expect(text).toContain("TCPXO_DATA_NICS='enp6s0 enp7s0 enp13s0 enp14s0 enp134s0 enp135s0 enp141s0 enp142s0'");
   });

@@ -126,7 +126,10 @@ describe('SSH pool: the synthesized plan', () => {
 
   test('every upload is installed exactly once, root-owned, with its mode; secrets 0400 in a 0700 directory', () => {
     expect(placed.size).toBe(files.length);
-    const scripts = nodeScripts({ roles: ['compute'], extraScripts: ['tailscale.sh'] });
+    // Every step node.env lists has its script placed (the list is rendered at synth, the uploads fixed earlier).
+    const steps = /^CDKTF_SLURM_STEPS='([^']*)'$/m.exec(placed.get('/etc/cdktf-slurm/node.env')!.content)![1].split(' ');
+    expect(steps).toEqual(['packages', 'tailscale', 'munge', 'gpu', 'mounts', 'slurmd']);
+    const scripts = nodeScripts({ steps });
     for (const s of scripts) {
       expect(placed.get(`/opt/cdktf-slurm/bootstrap/${s.relativePath}`)).toEqual({ mode: '0755', content: s.content });
     }

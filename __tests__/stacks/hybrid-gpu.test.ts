@@ -100,6 +100,12 @@ describe('hybrid-gpu: Docker GPU nodes', () => {
     expect(env.content).toContain("SLURM_CONTROLLER='slurm-controller'");
     expect(env.content).toContain("MUNGE_KEY_SOURCE='file:/etc/cdktf-slurm/secrets/munge.key'");
     expect(env.content).toContain("TAILSCALE_AUTHKEY_SOURCE='file:/etc/cdktf-slurm/secrets/tailscale-authkey'");
+    // The steps, each with its script uploaded; the mount table is always uploaded (a comment line at the least), so
+    // the mounts step runs.
+    const steps = /^CDKTF_SLURM_STEPS='([^']*)'$/m.exec(env.content)![1].split(' ');
+    expect(steps).toEqual(['packages', 'tailscale', 'munge', 'gpu', 'mounts', 'slurmd', 'exporters']);
+    for (const step of steps) expect(uploads.has(`/opt/cdktf-slurm/bootstrap/${step}.sh`)).toBe(true);
+    expect(uploads.get('/etc/cdktf-slurm/mounts.tab')!.content).not.toBe('');
     // One node.env for every container: the name comes from the container's environment.
     expect(env.content).not.toContain('SLURMD_NODENAME');
     const munge = uploads.get('/etc/cdktf-slurm/secrets/munge.key')!;

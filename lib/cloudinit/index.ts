@@ -1,4 +1,5 @@
 export * from './apptainer';
+export * from './boot-steps';
 export * from './budget';
 export * from './cloud-config';
 export * from './encode';

@@ -9,12 +9,13 @@ import { CloudConfig, type CloudConfigCommand } from './cloud-config';
 import { EXPORT_TABLE_PATH, type NfsExport, renderExportTable } from './exports';
 import { type ClusterMount, MOUNT_TABLE_PATH, mountScripts, renderMountTable } from './mounts';
 import { USERS_TABLE_PATH } from './users';
-import { renderNodeEnv, renderServiceEnv, type NodeRole } from './node-env';
+import { bootSteps, stepScript, type HostTables, type NodeRole } from './boot-steps';
+import { renderNodeEnv, renderServiceEnv } from './node-env';
 import { findPackageRoot } from './package-root';
 
 /** Where the repo's `bootstrap-scripts/` tree lands on the node. */
 export const BOOTSTRAP_DIR = '/opt/cdktf-slurm/bootstrap';
-/** The script cloud-init runs; it reads node.env and runs the steps for the roles. */
+/** The script cloud-init runs; it reads node.env and runs its steps (`CDKTF_SLURM_STEPS`) in order. */
 export const BOOTSTRAP_ENTRYPOINT = `${BOOTSTRAP_DIR}/bootstrap.sh`;
 export const NODE_ENV_PATH = '/etc/cdktf-slurm/node.env';
 /** With fetched delivery: `sha256sum`-format list of the scripts the node must download and check. */
@@ -68,41 +69,45 @@ export function loadBootstrapScripts(scriptsDir?: string): BootstrapScript[] {
 }
 
 /**
- * Step scripts each role runs, mirroring the step list in `bootstrap-scripts/bootstrap.sh`. A node gets only the
- * steps of its roles (plus `bootstrap.sh` and the shared `lib/`), which keeps compute user-data well inside
- * AWS's 16 KiB.
+ * The scripts a host with `steps` ships: the entry point, the shared helpers, `<step>.sh` for each step, and the
+ * `extraScripts` it asks for (helpers that are not steps, e.g. `aws/slurm-resume.sh` on an AWS controller). Only
+ * what the host runs, which keeps compute user-data well inside AWS's 16 KiB.
+ * @throws when a step's script or an extra script is not in the tree
  */
-export const BOOTSTRAP_STEPS_BY_ROLE: Readonly<Record<NodeRole, readonly string[]>> = {
-  controller: ['packages', 'munge', 'jwt-key', 'statesave', 'slurmctld', 'slurmrestd'],
-  dbd: ['packages', 'munge', 'jwt-key', 'slurmdbd'],
-  compute: ['packages', 'munge', 'gpu', 'slurmd'],
-  login: ['packages', 'munge', 'login'],
-};
-
-/**
- * The scripts a host with `roles` needs: the entry point, the shared helpers, its roles' steps, and the
- * `extraScripts` its backend asks for (e.g. `aws/slurm-resume.sh` on an AWS controller).
- * @throws when an extra script is not in the tree
- */
-export function scriptsForRoles(
+export function scriptsForSteps(
   scripts: readonly BootstrapScript[],
-  roles: readonly NodeRole[],
+  steps: readonly string[],
   extraScripts: readonly string[] = [],
 ): BootstrapScript[] {
   const known = new Set(scripts.map((s) => s.relativePath));
+  const noScript = steps.filter((step) => !known.has(stepScript(step)));
+  if (noScript.length > 0) {
+    throw new Error(
+      `steps ${JSON.stringify(noScript)}: no ${noScript.map(stepScript).join(', ')} in the bootstrap-scripts tree; ` +
+        `bootstrap.sh would stop there. Point scriptsDir at a complete tree.`,
+    );
+  }
   const missing = extraScripts.filter((p) => !known.has(p));
   if (missing.length > 0) {
     throw new Error(`extraScripts: ${JSON.stringify(missing)} not found in the bootstrap-scripts tree; check the paths (relative, e.g. 'aws/node-name.sh').`);
   }
-  const steps = new Set(roles.flatMap((role) => BOOTSTRAP_STEPS_BY_ROLE[role].map((step) => `${step}.sh`)));
-  const extra = new Set(extraScripts);
-  return scripts.filter(
-    (s) =>
-      s.relativePath === 'bootstrap.sh' ||
-      s.relativePath.startsWith('lib/') ||
-      steps.has(s.relativePath) ||
-      extra.has(s.relativePath),
-  );
+  const wanted = new Set([...steps.map(stepScript), ...extraScripts]);
+  return scripts.filter((s) => s.relativePath === 'bootstrap.sh' || s.relativePath.startsWith('lib/') || wanted.has(s.relativePath));
+}
+
+/**
+ * For hosts whose scripts are fixed before their node.env is rendered (Docker and SSH pools): throws, naming
+ * `where`, unless every step has its script among `shipped`; else the host would stop at that step at boot.
+ */
+export function checkStepScriptsShipped(steps: readonly string[], shipped: readonly BootstrapScript[], where: string): void {
+  const have = new Set(shipped.map((s) => s.relativePath));
+  const missing = steps.filter((step) => !have.has(stepScript(step)));
+  if (missing.length > 0) {
+    throw new Error(
+      `${where}: node.env lists step(s) ${missing.join(', ')} but ${missing.map(stepScript).join(', ')} is not among the ` +
+        `scripts uploaded to the host; add it to the host's extraScripts.`,
+    );
+  }
 }
 
 /** A file cloud-init writes for the node's steps. */
@@ -124,7 +129,7 @@ export interface SlurmFile {
 export interface NodeCloudConfigOptions {
   /** Roles of this host; written to node.env as `CDKTF_SLURM_ROLES`. */
   readonly roles: readonly NodeRole[];
-  /** node.env variables other than `CDKTF_SLURM_ROLES`. References to secrets only. */
+  /** node.env variables other than `CDKTF_SLURM_ROLES` and `CDKTF_SLURM_STEPS`. References to secrets only. */
   readonly env: Readonly<Record<string, string>>;
   /**
    * Rendered Slurm files to stage (slurm.conf, gres.conf, cgroup.conf on the controller; slurmdbd.conf,
@@ -138,14 +143,13 @@ export interface NodeCloudConfigOptions {
    */
   readonly mounts?: readonly ClusterMount[];
   /**
-   * Directories this host serves over NFS (the `nfs-server` step), written as the export table; adds
-   * `nfs-server.sh`.
+   * Directories this host serves over NFS (the `nfs-server` step on a controller), written as the export table.
    * @default none
    */
   readonly exports?: readonly NfsExport[];
   /**
    * The cluster's users and groups table (`renderUsersTable`), created identically on every host by the `users`
-   * step; adds `users.sh`. Whether this host makes home directories is node.env's `USERS_CREATE_HOMES`.
+   * step. Whether this host makes home directories is node.env's `USERS_CREATE_HOMES`.
    * @default none
    */
   readonly usersTable?: string;
@@ -171,8 +175,9 @@ export interface NodeCloudConfigOptions {
    */
   readonly hostname?: string;
   /**
-   * Further scripts from the tree this node needs, relative paths (cloud programs such as
-   * `aws/slurm-resume.sh`); only what the node runs is shipped, to stay inside the user-data budget.
+   * Further scripts from the tree this node needs that are not steps, relative paths (cloud programs such as
+   * `aws/slurm-resume.sh`); the steps' own scripts come from the step list (`bootSteps`). Only what the node runs is
+   * shipped, to stay inside the user-data budget.
    * @default none
    */
   readonly extraScripts?: readonly string[];
@@ -193,10 +198,28 @@ export interface NodeCloudConfigOptions {
 /** Slurm's config files may hold this key only on the node, filled from the secret at boot. */
 const STORAGE_PASS = /^\s*StoragePass\s*=/im;
 
-/** The scripts a node with these options runs (what `fetch` delivery must upload for it). */
-export function nodeScripts(
-  options: Pick<NodeCloudConfigOptions, 'roles' | 'extraScripts' | 'scriptsDir' | 'mounts' | 'exports' | 'usersTable'>,
-): BootstrapScript[] {
+/** The tables `buildNodeCloudConfig` writes for these options (each only when it is not empty). */
+export function nodeTables(options: Pick<NodeCloudConfigOptions, 'mounts' | 'exports' | 'usersTable'>): HostTables {
+  return {
+    mountTable: (options.mounts?.length ?? 0) > 0,
+    usersTable: !!options.usersTable,
+    exportTable: (options.exports?.length ?? 0) > 0,
+  };
+}
+
+export interface NodeScriptsOptions {
+  /** The host's ordered steps (`bootSteps`); each ships `<step>.sh`. */
+  readonly steps: readonly string[];
+  /** The host's mount table: with the `mounts` step, the clients of its kinds ship too. @default none */
+  readonly mounts?: readonly ClusterMount[];
+  /** Scripts that are not steps (see `NodeCloudConfigOptions.extraScripts`). @default none */
+  readonly extraScripts?: readonly string[];
+  /** @default the package's `bootstrap-scripts/` */
+  readonly scriptsDir?: string;
+}
+
+/** The scripts a node with these steps runs (what `fetch` delivery must upload for it). */
+export function nodeScripts(options: NodeScriptsOptions): BootstrapScript[] {
   const scripts = loadBootstrapScripts(options.scriptsDir);
   if (!scripts.some((s) => s.relativePath === 'bootstrap.sh')) {
     const dir = options.scriptsDir ?? 'bootstrap-scripts/';
@@ -205,14 +228,9 @@ export function nodeScripts(
         `the node runs ${BOOTSTRAP_ENTRYPOINT}, so add it or point scriptsDir at a complete tree.`,
     );
   }
-  // The mount step and the clients of the kinds in the table: a host without mounts carries none of them.
-  const extra = [
-    ...(options.extraScripts ?? []),
-    ...mountScripts(options.mounts ?? []),
-    ...(options.exports?.length ? ['nfs-server.sh'] : []),
-    ...(options.usersTable ? ['users.sh'] : []),
-  ];
-  return scriptsForRoles(scripts, options.roles, [...new Set(extra)]);
+  // The clients of the kinds in the mount table, which the mounts step calls: a host without mounts carries none.
+  const clients = options.steps.includes('mounts') ? mountScripts(options.mounts ?? []) : [];
+  return scriptsForSteps(scripts, options.steps, [...new Set([...(options.extraScripts ?? []), ...clients])]);
 }
 
 /** `sha256sum` output format, which the fetcher checks downloads against. */
@@ -227,7 +245,13 @@ export function buildNodeCloudConfig(options: NodeCloudConfigOptions): CloudConf
   if (options.hostname !== undefined) config.setHostname(options.hostname);
   if (options.extraPackages?.length) config.addPackages(...options.extraPackages);
 
-  const scripts = nodeScripts(options);
+  const tables = nodeTables(options);
+  const scripts = nodeScripts({
+    steps: bootSteps({ roles: options.roles, env: options.env, tables }),
+    mounts: options.mounts,
+    extraScripts: options.extraScripts,
+    scriptsDir: options.scriptsDir,
+  });
   const delivery = options.scriptDelivery ?? { kind: 'inline' };
   if (delivery.kind === 'inline') {
     for (const script of scripts) {
@@ -249,7 +273,7 @@ export function buildNodeCloudConfig(options: NodeCloudConfigOptions): CloudConf
 
   config.addWriteFile({
     path: NODE_ENV_PATH,
-    content: renderNodeEnv({ roles: options.roles, env: options.env }),
+    content: renderNodeEnv({ roles: options.roles, env: options.env, tables }),
     owner: 'root:root',
     permissions: '0600',
   });

@@ -4,11 +4,7 @@
  * It is sourced by bash, so every value is single-quoted; and it is user-data, so it must hold references
  * to secrets (`aws-secretsmanager:<arn>`, `file:/path`), never their values.
  */
-
-/** Roles a host can play; `CDKTF_SLURM_ROLES` lists them space-separated. */
-export type NodeRole = 'controller' | 'dbd' | 'compute' | 'login';
-
-export const NODE_ROLES: readonly NodeRole[] = ['controller', 'dbd', 'compute', 'login'];
+import { bootSteps, NODE_ROLES, STEPS_VARIABLE, type HostTables, type NodeRole } from './boot-steps';
 
 /** The variable node.env fills from `roles`; callers do not set it themselves. */
 export const ROLES_VARIABLE = 'CDKTF_SLURM_ROLES';
@@ -59,11 +55,16 @@ export interface NodeEnvOptions {
   readonly roles: readonly NodeRole[];
   /** Further variables, e.g. `CLUSTER_NAME`, `SLURM_CONTROLLER`, `MUNGE_KEY_SOURCE`. */
   readonly env: Readonly<Record<string, string>>;
+  /** The tables the host receives beside node.env; with roles and env they decide its steps (`bootSteps`). */
+  readonly tables: HostTables;
 }
 
-/** Checks roles and variables and renders node.env: roles first, then the rest sorted by name. */
+/**
+ * Checks roles and variables and renders node.env: roles first, then the host's ordered steps (`bootSteps` of
+ * roles, env and tables, as `CDKTF_SLURM_STEPS`), then the rest sorted by name.
+ */
 export function renderNodeEnv(options: NodeEnvOptions): string {
-  const { roles, env } = options;
+  const { roles, env, tables } = options;
   if (!Array.isArray(roles) || roles.length === 0) {
     throw new Error(`node.env roles: got ${JSON.stringify(roles)}; give at least one of ${NODE_ROLES.join(', ')}.`);
   }
@@ -76,7 +77,12 @@ export function renderNodeEnv(options: NodeEnvOptions): string {
     }
   }
 
-  return renderEnvLines(env, [`${ROLES_VARIABLE}=${shellSingleQuote(roles.join(' '))}`], `pass roles: [${roles.map((r) => `'${r}'`).join(', ')}] instead`);
+  const steps = bootSteps({ roles, env, tables });
+  return renderEnvLines(
+    env,
+    [`${ROLES_VARIABLE}=${shellSingleQuote(roles.join(' '))}`, `${STEPS_VARIABLE}=${shellSingleQuote(steps.join(' '))}`],
+    `pass roles: [${roles.map((r) => `'${r}'`).join(', ')}] instead`,
+  );
 }
 
 /**
@@ -100,6 +106,9 @@ function renderEnvLines(env: Readonly<Record<string, string>>, head: readonly st
     }
     if (key === ROLES_VARIABLE) {
       throw new Error(`${where}: set by cdktf-slurm from roles; ${rolesFix}.`);
+    }
+    if (key === STEPS_VARIABLE) {
+      throw new Error(`${where}: set by cdktf-slurm from roles, env and tables (bootSteps); drop it and set the variables that turn the steps on.`);
     }
     if (typeof value !== 'string') {
       throw new Error(`${where}: value must be a string; got ${typeof value} ${JSON.stringify(value)}. Convert it with String().`);

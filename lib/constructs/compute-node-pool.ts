@@ -10,7 +10,9 @@ import { poolHardwareFor } from '../aws/instance-types';
 import {
   BOOTSTRAP_DIR,
   BOOTSTRAP_RUNCMD,
+  bootSteps,
   buildNodeCloudConfig,
+  checkStepScriptsShipped,
   EnrootSettings,
   enrootNodeSetup,
   ApptainerSettings,
@@ -25,6 +27,8 @@ import {
   renderNodeUserData,
   SCRIPTS_BUCKET_TAG,
   tailscaleEnv,
+  type BootstrapScript,
+  type HostTables,
 } from '../cloudinit';
 import { DEFAULT_DOCKER_HOST, DEFAULT_NODE_IMAGE, DockerNodeContainers, dockerHostProblem, dockerProviderFor, imagePinProblem } from '../docker';
 import { dynamicNodeEnv, needsFabricManager, NodePoolSpec, poolHostlist, validateNodePool } from '../slurm';
@@ -814,8 +818,10 @@ export class ComputeNodePool extends Construct implements IComputeNodePool, IFil
 
     const mungeKeyFile = `${DOCKER_SECRETS_DIR}/munge.key`;
     const authKeyFile = `${DOCKER_SECRETS_DIR}/tailscale-authkey`;
-    const scripts = nodeScripts({ roles: ['compute'], extraScripts: ['tailscale.sh', 'exporters.sh', ...(ctl.hasUsers ? ['users.sh'] : []), ...mountScripts('all')] });
-    const sharedEnv = this.meshNodeEnv(mesh, mungeKeyFile, authKeyFile);
+    // The steps known now; exporters.sh and every mount client ship too, for what the cluster may add before synth.
+    const steps = bootSteps({ roles: ['compute'], env: tailscaleEnv(mesh, `file:${authKeyFile}`), tables: this.meshTables() });
+    const scripts = nodeScripts({ steps, extraScripts: ['tailscale.sh', 'exporters.sh', ...(ctl.hasUsers ? ['users.sh'] : []), ...mountScripts('all')] });
+    const sharedEnv = this.meshNodeEnv(mesh, mungeKeyFile, authKeyFile, scripts);
     return new SshNodeBootstrap(this, 'Bootstrap', {
       hosts,
       privateKey: ssh.privateKey,
@@ -860,14 +866,15 @@ export class ComputeNodePool extends Construct implements IComputeNodePool, IFil
   /**
    * node.env of a Docker or SSH node on the mesh, rendered at synth when the cluster (partitions included) is
    * complete. The same for every host of the pool: each gets its own SLURMD_NODENAME from Terraform's
-   * count.index (container environment, or a line appended on the host), which wins over node.env.
+   * count.index (container environment, or a line appended on the host), which wins over node.env. Its steps must
+   * all be among `shipped`, the scripts fixed at construction.
    */
-  private meshNodeEnv(mesh: NonNullable<ISlurmController['tailscale']>, mungeKeyFile: string, authKeyFile: string): string {
+  private meshNodeEnv(mesh: NonNullable<ISlurmController['tailscale']>, mungeKeyFile: string, authKeyFile: string, shipped: readonly BootstrapScript[]): string {
     const ctl = this.controller;
     return lazyString(() => {
       const { SLURMD_NODENAME: _perHost, ...dynamic } = dynamicNodeEnv(ctl.clusterSpec(), this.poolName, 0);
-      return terraformLiteral(renderNodeEnv({
-        roles: ['compute'],
+      const node = {
+        roles: ['compute'] as const,
         env: {
           CLUSTER_NAME: ctl.clusterName,
           SLURM_CONTROLLER: mesh.controllerAddress,
@@ -876,8 +883,19 @@ export class ComputeNodePool extends Construct implements IComputeNodePool, IFil
           ...tailscaleEnv(mesh, `file:${authKeyFile}`),
           ...ctl.hostSetup(this.exporterKinds(), this.hostMounts.mounts).env,
         },
-      }));
+        tables: this.meshTables(),
+      };
+      checkStepScriptsShipped(bootSteps(node), shipped, this.node.path);
+      return terraformLiteral(renderNodeEnv(node));
     });
+  }
+
+  /**
+   * The tables a Docker or SSH node is uploaded: a mount table always (a comment line when the pool mounts nothing)
+   * and a users table when the cluster has users. Non-empty files, so the mounts and users steps run there.
+   */
+  private meshTables(): HostTables {
+    return { mountTable: true, usersTable: this.controller.hasUsers, exportTable: false };
   }
 
   /** The users table uploaded to Docker and SSH nodes, rendered at synth (a comment when the cluster has no users). */
@@ -953,8 +971,10 @@ export class ComputeNodePool extends Construct implements IComputeNodePool, IFil
     }
     const mungeKeyFile = `${DOCKER_SECRETS_DIR}/munge.key`;
     const authKeyFile = `${DOCKER_SECRETS_DIR}/tailscale-authkey`;
-    const scripts = nodeScripts({ roles: ['compute'], extraScripts: ['tailscale.sh', 'container-entrypoint.sh', 'exporters.sh', ...(ctl.hasUsers ? ['users.sh'] : []), ...mountScripts('all')] });
-    const nodeEnv = this.meshNodeEnv(mesh, mungeKeyFile, authKeyFile);
+    // The steps known now; exporters.sh and every mount client ship too, for what the cluster may add before synth.
+    const steps = bootSteps({ roles: ['compute'], env: tailscaleEnv(mesh, `file:${authKeyFile}`), tables: this.meshTables() });
+    const scripts = nodeScripts({ steps, extraScripts: ['tailscale.sh', 'container-entrypoint.sh', 'exporters.sh', ...(ctl.hasUsers ? ['users.sh'] : []), ...mountScripts('all')] });
+    const nodeEnv = this.meshNodeEnv(mesh, mungeKeyFile, authKeyFile, scripts);
     const gpuCount = this.spec.gpus?.count;
     return new DockerNodeContainers(this, 'Containers', {
       provider: dockerProviderFor(this, host),
