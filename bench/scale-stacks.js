@@ -14,7 +14,7 @@ function awsScaleStack(app, nodes) {
   new AwsProvider(stack, 'aws', { region: 'us-east-1' });
   const network = new lib.BastionVpc(stack, 'Network', { cidr: '10.0.0.0/16', availabilityZoneCount: 2 });
   const controller = new lib.SlurmController(stack, 'Controller', { network, clusterName: 'scale' });
-  const pool = new lib.ComputeNodePool(stack, 'Gpu', { controller, name: 'gpu', instanceType: 'g5.12xlarge', maxCount: nodes });
+  const pool = new lib.ComputeNodePool(stack, 'Gpu', { controller, name: 'gpu', nodes: lib.Ec2Nodes.of({ instanceType: 'g5.12xlarge' }), maxCount: nodes });
   new lib.GpuPartition(stack, 'GpuPartition', { controller, name: 'gpu', pools: [pool], default: true });
   return stack;
 }
@@ -27,7 +27,7 @@ function gcpScaleStack(app, nodes) {
   new GoogleProvider(stack, 'google', where);
   const network = new lib.GcpClusterNetwork(stack, 'Network', { ...where, namePrefix: 'scale' });
   const controller = new lib.SlurmController(stack, 'Controller', { network, clusterName: 'scale' });
-  const pool = new lib.ComputeNodePool(stack, 'Gpu', { controller, name: 'gpu', machineType: 'a2-highgpu-1g', count: nodes });
+  const pool = new lib.ComputeNodePool(stack, 'Gpu', { controller, name: 'gpu', nodes: lib.GceNodes.of({ machineType: 'a2-highgpu-1g' }), count: nodes });
   new lib.GpuPartition(stack, 'GpuPartition', { controller, name: 'gpu', pools: [pool], default: true });
   return stack;
 }

@@ -176,6 +176,11 @@ export interface IControllerHost {
   readonly scriptDelivery: NonNullable<NodeCloudConfigOptions['scriptDelivery']>;
   /** The programs slurmctld runs to start and stop this cloud's nodes, with their node.env and scripts. @default none */
   readonly powerSaving?: PowerSavingPrograms;
+  /**
+   * The munge key as a Terraform reference, for hosts with no cloud identity to read it with (Docker, SSH): made by
+   * Terraform, so it lives in state. Backends with a mesh have it. @default none
+   */
+  terraformMungeKey?(): string;
 }
 
 /** How slurmctld starts and stops a cloud's nodes. */

@@ -2,6 +2,7 @@ import { AwsProvider } from '@cdktf/provider-aws/lib/provider';
 import { TerraformOutput, TerraformStack, TerraformVariable } from 'cdktf';
 import { Construct } from 'constructs';
 import { BastionVpc } from '../lib/constructs/bastion-vpc';
+import { Ec2Nodes } from '../lib/aws/ec2-nodes';
 import { ComputeNodePool } from '../lib/constructs/compute-node-pool';
 import { GpuPartition } from '../lib/constructs/gpu-partition';
 import { LoginNode } from '../lib/constructs/login-node';
@@ -33,8 +34,8 @@ export class AwsGpuStack extends TerraformStack {
 
     const network = new BastionVpc(this, 'Network', { cidr: '10.0.0.0/16', availabilityZoneCount: 2 });
     const controller = new SlurmController(this, 'Controller', { network, clusterName: 'awsgpu', restApi: true });
-    const g5 = new ComputeNodePool(this, 'G5', { controller, name: 'g5', instanceType: 'g5.12xlarge', count: 2 });
-    const p5 = new ComputeNodePool(this, 'P5', { controller, name: 'p5', instanceType: 'p5.48xlarge', maxCount: 4 });
+    const g5 = new ComputeNodePool(this, 'G5', { controller, name: 'g5', nodes: Ec2Nodes.of({ instanceType: 'g5.12xlarge' }), count: 2 });
+    const p5 = new ComputeNodePool(this, 'P5', { controller, name: 'p5', nodes: Ec2Nodes.of({ instanceType: 'p5.48xlarge' }), maxCount: 4 });
     new GpuPartition(this, 'Gpu', { controller, name: 'gpu', pools: [g5], default: true, maxTime: '1-00:00:00' });
     new GpuPartition(this, 'H100', { controller, name: 'h100', pools: [p5], exclusive: true, maxTime: '3-00:00:00' });
 

@@ -3,6 +3,7 @@ import { TerraformOutput, TerraformStack, TerraformVariable } from 'cdktf';
 import { Construct } from 'constructs';
 import { BastionVpc } from '../lib/constructs/bastion-vpc';
 import { CephFs } from '../lib/constructs/ceph-fs';
+import { Ec2Nodes } from '../lib/aws/ec2-nodes';
 import { ComputeNodePool } from '../lib/constructs/compute-node-pool';
 import { LoginNode } from '../lib/constructs/login-node';
 import { MonitoringStack } from '../lib/constructs/monitoring-stack';
@@ -26,7 +27,7 @@ export class CephLabStack extends TerraformStack {
 
     const network = new BastionVpc(this, 'Network', { cidr: '10.0.0.0/16' });
     const controller = new SlurmController(this, 'Controller', { network, clusterName: 'cephlab', accounting: 'local', restApi: true });
-    const compute = new ComputeNodePool(this, 'Compute', { controller, name: 'compute', instanceType: 'c6i.2xlarge', count: 2 });
+    const compute = new ComputeNodePool(this, 'Compute', { controller, name: 'compute', nodes: Ec2Nodes.of({ instanceType: 'c6i.2xlarge' }), count: 2 });
     new Partition(this, 'Batch', { controller, name: 'batch', pools: [compute], default: true, maxTime: '1-00:00:00' });
     const login = new LoginNode(this, 'Login', { controller });
     // As the lab has it: one server, three 10 GiB loop-file OSDs, CephFS at /mnt/shared on every Slurm host.

@@ -3,6 +3,7 @@ import { TerraformOutput, TerraformStack, TerraformVariable } from 'cdktf';
 import { Construct } from 'constructs';
 import { EnrootSettings } from '../lib/cloudinit';
 import { ComputeNodePool } from '../lib/constructs/compute-node-pool';
+import { GceNodes } from '../lib/gcp/gce-nodes';
 import { GcpClusterNetwork } from '../lib/constructs/gcp-cluster-network';
 import { GpuPartition } from '../lib/constructs/gpu-partition';
 import { LoginNode } from '../lib/constructs/login-node';
@@ -104,16 +105,14 @@ export class GcpA3MegaStack extends TerraformStack {
     const a3mega = new ComputeNodePool(this, 'A3Mega', {
       controller,
       name: 'a3mega',
-      machineType: A3_MEGA,
+      nodes: GceNodes.of({ machineType: A3_MEGA, reservationName: reservation.stringValue, bootDiskSizeGiB: 200 }),
       count: props.a3megaNodeCount ?? 2,
-      reservationName: reservation.stringValue,
-      rootVolumeSizeGiB: 200,
       enroot,
     });
     const debug = new ComputeNodePool(this, 'Debug', {
       controller,
       name: 'debug',
-      machineType: 'n2-standard-8',
+      nodes: GceNodes.of({ machineType: 'n2-standard-8' }),
       count: props.debugNodeCount ?? 1,
     });
     // Home directories on Managed Lustre (OS Login creates users' homes there at first login), on the login node and

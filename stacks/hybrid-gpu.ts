@@ -3,6 +3,7 @@ import { TerraformOutput, TerraformStack, TerraformVariable } from 'cdktf';
 import { Construct } from 'constructs';
 import { BastionVpc } from '../lib/constructs/bastion-vpc';
 import { ComputeNodePool } from '../lib/constructs/compute-node-pool';
+import { DockerNodes } from '../lib/docker/docker-nodes';
 import { GpuPartition } from '../lib/constructs/gpu-partition';
 import { MonitoringStack } from '../lib/constructs/monitoring-stack';
 import { Partition } from '../lib/constructs/partition';
@@ -81,10 +82,8 @@ export class HybridGpuStack extends TerraformStack {
     const gpus = new ComputeNodePool(this, 'LocalGpus', {
       controller,
       name: 'gpu',
-      docker: { host: dockerHost.stringValue },
+      nodes: DockerNodes.on(dockerHost.stringValue, { cpus: props.gpuNodeCpus ?? 8, realMemoryMiB: props.gpuNodeMemoryMiB ?? 28000 }),
       count: props.gpuNodeCount ?? 2,
-      cpus: props.gpuNodeCpus ?? 8,
-      realMemoryMiB: props.gpuNodeMemoryMiB ?? 28000,
       gpus: { type: 'rtx3070', count: 1 },
     });
     new GpuPartition(this, 'Gpu', { controller, name: 'gpu', pools: [gpus], default: true, maxTime: '1-00:00:00' });

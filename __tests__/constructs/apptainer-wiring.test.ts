@@ -12,6 +12,8 @@ import { ComputeNodePool } from '../../lib/constructs/compute-node-pool';
 import { LoginNode } from '../../lib/constructs/login-node';
 import { Partition } from '../../lib/constructs/partition';
 import { SlurmController } from '../../lib/constructs/slurm-controller';
+import { Ec2Nodes } from '../../lib/aws/ec2-nodes';
+import { DockerNodes } from '../../lib/docker/docker-nodes';
 
 type Json = Record<string, any>;
 const SETTINGS = { version: '1.3.6', sha256: 'a'.repeat(64), registry: { host: '10.0.1.50:5000', insecure: true } };
@@ -21,8 +23,8 @@ test('pool and login node: APPTAINER_* in node.env, the registry file staged, ap
   new AwsProvider(stack, 'aws', { region: 'us-east-1' });
   const network = new BastionVpc(stack, 'Net', { cidr: '10.0.0.0/16' });
   const controller = new SlurmController(stack, 'Ctl', { network, clusterName: 'hpc' });
-  const gpu = new ComputeNodePool(stack, 'Gpu', { controller, name: 'gpu', instanceType: 'g5.12xlarge', count: 1, apptainer: SETTINGS });
-  const cpu = new ComputeNodePool(stack, 'Cpu', { controller, name: 'cpu', instanceType: 'c6i.xlarge', count: 1 });
+  const gpu = new ComputeNodePool(stack, 'Gpu', { controller, name: 'gpu', nodes: Ec2Nodes.of({ instanceType: 'g5.12xlarge' }), count: 1, apptainer: SETTINGS });
+  const cpu = new ComputeNodePool(stack, 'Cpu', { controller, name: 'cpu', nodes: Ec2Nodes.of({ instanceType: 'c6i.xlarge' }), count: 1 });
   new LoginNode(stack, 'Login', { controller, apptainer: SETTINGS });
   new Partition(stack, 'Part', { controller, name: 'all', pools: [gpu, cpu], default: true });
   const tf: Json = JSON.parse(Testing.synth(stack));
@@ -50,11 +52,11 @@ test('a Docker pool refuses apptainer, naming the fix; a bad checksum fails at t
   const key = new TerraformVariable(stack, 'ts', { type: 'string', sensitive: true });
   const network = new BastionVpc(stack, 'Net', { cidr: '10.0.0.0/16' });
   const controller = new SlurmController(stack, 'Ctl', { network, clusterName: 'hpc', mesh: { tailscale: { authKey: key.stringValue } } });
-  expect(() => new ComputeNodePool(stack, 'Box', { controller, name: 'box', docker: {}, count: 1, cpus: 4, realMemoryMiB: 8000, apptainer: SETTINGS }))
+  expect(() => new ComputeNodePool(stack, 'Box', { controller, name: 'box', nodes: DockerNodes.on('unix:///var/run/docker.sock', { cpus: 4, realMemoryMiB: 8000 }), count: 1, apptainer: SETTINGS }))
     .toThrow(/a\/Box: apptainer = "<settings>": is installed on EC2 and Compute Engine pools only\. Install Apptainer in the Docker image/);
   const s2 = new TerraformStack(Testing.app(), 'b');
   new AwsProvider(s2, 'aws', { region: 'us-east-1' });
   const c2 = new SlurmController(s2, 'Ctl', { network: new BastionVpc(s2, 'Net', { cidr: '10.0.0.0/16' }), clusterName: 'hpc' });
-  expect(() => new ComputeNodePool(s2, 'Gpu', { controller: c2, name: 'gpu', instanceType: 'g5.12xlarge', count: 1, apptainer: { ...SETTINGS, sha256: 'abc' } }))
+  expect(() => new ComputeNodePool(s2, 'Gpu', { controller: c2, name: 'gpu', nodes: Ec2Nodes.of({ instanceType: 'g5.12xlarge' }), count: 1, apptainer: { ...SETTINGS, sha256: 'abc' } }))
     .toThrow(/b\/Gpu: apptainer.*sha256/);
 });

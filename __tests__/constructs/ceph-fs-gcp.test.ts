@@ -12,6 +12,7 @@ import { GcpClusterNetwork } from '../../lib/constructs/gcp-cluster-network';
 import { LoginNode } from '../../lib/constructs/login-node';
 import { Partition } from '../../lib/constructs/partition';
 import { SlurmController } from '../../lib/constructs/slurm-controller';
+import { GceNodes } from '../../lib/gcp/gce-nodes';
 
 type Json = Record<string, any>;
 const FSID = '6d1f3b9e-2f0c-4b0a-9c5e-1f2a3b4c5d6e';
@@ -27,7 +28,7 @@ function gcpCluster() {
 
 describe('an existing CephFS on a GCP cluster', () => {
   const { stack, controller } = gcpCluster();
-  const cpu = new ComputeNodePool(stack, 'Cpu', { controller, name: 'cpu', machineType: 'n2-standard-8', count: 2 });
+  const cpu = new ComputeNodePool(stack, 'Cpu', { controller, name: 'cpu', nodes: GceNodes.of({ machineType: 'n2-standard-8' }), count: 2 });
   const login = new LoginNode(stack, 'Login', { controller });
   new Partition(stack, 'Part', { controller, name: 'cpu', pools: [cpu], default: true });
   const fs = new CephFs(stack, 'Shared', { controller, existing: EXISTING });
@@ -55,7 +56,7 @@ describe('an existing CephFS on a GCP cluster', () => {
 
   test('a full projects/P/secrets/S key path is granted in that project', () => {
     const c = gcpCluster();
-    const pool = new ComputeNodePool(c.stack, 'Cpu', { controller: c.controller, name: 'cpu', machineType: 'n2-standard-8', count: 1 });
+    const pool = new ComputeNodePool(c.stack, 'Cpu', { controller: c.controller, name: 'cpu', nodes: GceNodes.of({ machineType: 'n2-standard-8' }), count: 1 });
     new Partition(c.stack, 'Part', { controller: c.controller, name: 'cpu', pools: [pool], default: true });
     new CephFs(c.stack, 'Fs', { controller: c.controller, existing: { ...EXISTING, keySecret: 'projects/storage-project/secrets/ceph-key' } }).mountOn(pool);
     const out: Json = JSON.parse(Testing.synth(c.stack));

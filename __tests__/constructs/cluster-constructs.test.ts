@@ -12,6 +12,7 @@ import { GpuPartition } from '../../lib/constructs/gpu-partition';
 import { LoginNode } from '../../lib/constructs/login-node';
 import { Partition } from '../../lib/constructs/partition';
 import { SlurmController, SlurmControllerProps } from '../../lib/constructs/slurm-controller';
+import { Ec2Nodes } from '../../lib/aws/ec2-nodes';
 
 function cluster(controllerProps: Partial<SlurmControllerProps> = {}) {
   const app = new App({ outdir: fs.mkdtempSync(path.join(Testing.app().outdir, 'bad-')) });
@@ -25,7 +26,7 @@ function cluster(controllerProps: Partial<SlurmControllerProps> = {}) {
 describe('ComputeNodePool', () => {
   const pool = (props: Partial<ComputeNodePoolProps>) => {
     const { stack, controller } = cluster();
-    return () => new ComputeNodePool(stack, 'Gpu', { controller, instanceType: 'g5.12xlarge', ...props } as ComputeNodePoolProps);
+    return () => new ComputeNodePool(stack, 'Gpu', { controller, nodes: Ec2Nodes.of({ instanceType: 'g5.12xlarge' }), ...props } as ComputeNodePoolProps);
   };
   test.each<[string, Partial<ComputeNodePoolProps>, RegExp]>([
     ['both count and maxCount', { count: 2, maxCount: 4 }, /bad\/Gpu: count\/maxCount = \{"count":2,"maxCount":4\}: give exactly one\. Use count/],
@@ -37,8 +38,8 @@ describe('ComputeNodePool', () => {
     ['minCount with count', { count: 2, minCount: 1 }, /bad\/Gpu: minCount = 1: applies only to on-demand pools/],
     ['GPU count that disagrees with the type', { count: 1, gpus: { count: 8 } }, /bad\/Gpu.*gpus\.count.*8.*4/s],
     ['GPU type that disagrees with the type', { count: 1, gpus: { type: 'h100' } }, /bad\/Gpu.*gpus\.type.*h100.*a10g/s],
-    ['unknown type without hardware', { count: 1, instanceType: 'x9z.huge' }, /bad\/Gpu.*x9z\.huge.*cpus/s],
-    ['GPUs on a CPU type', { count: 1, instanceType: 'c6i.large', gpus: { count: 1 } }, /bad\/Gpu.*gpus.*c6i\.large/s],
+    ['unknown type without hardware', { count: 1, nodes: Ec2Nodes.of({ instanceType: 'x9z.huge' }) }, /bad\/Gpu.*nodes\.cpus.*x9z\.huge/s],
+    ['GPUs on a CPU type', { count: 1, nodes: Ec2Nodes.of({ instanceType: 'c6i.large' }), gpus: { count: 1 } }, /bad\/Gpu.*gpus.*c6i\.large/s],
     ['a pool name Slurm nodes cannot have', { count: 1, name: 'GPU_Pool' }, /bad\/Gpu: .*name.*GPU_Pool/s],
   ])('%s', (_what, props, message) => {
     expect(pool(props)).toThrow(message);
@@ -46,8 +47,8 @@ describe('ComputeNodePool', () => {
 
   test('two pools with one name', () => {
     const { stack, controller } = cluster();
-    new ComputeNodePool(stack, 'A', { controller, name: 'gpu', instanceType: 'g5.xlarge', count: 1 });
-    expect(() => new ComputeNodePool(stack, 'B', { controller, name: 'gpu', instanceType: 'g5.xlarge', count: 1 })).toThrow(
+    new ComputeNodePool(stack, 'A', { controller, name: 'gpu', nodes: Ec2Nodes.of({ instanceType: 'g5.xlarge' }), count: 1 });
+    expect(() => new ComputeNodePool(stack, 'B', { controller, name: 'gpu', nodes: Ec2Nodes.of({ instanceType: 'g5.xlarge' }), count: 1 })).toThrow(
       /bad\/Ctl: a node pool named 'gpu' is already registered; pool names must be unique/,
     );
   });
@@ -63,7 +64,7 @@ describe('partitions', () => {
 
   test('a GPU partition over a CPU pool', () => {
     const { stack, controller } = cluster();
-    const cpu = new ComputeNodePool(stack, 'Cpu', { controller, instanceType: 'c6i.2xlarge', count: 1 });
+    const cpu = new ComputeNodePool(stack, 'Cpu', { controller, nodes: Ec2Nodes.of({ instanceType: 'c6i.2xlarge' }), count: 1 });
     expect(() => new GpuPartition(stack, 'Gpu', { controller, pools: [cpu] })).toThrow(
       /bad\/Gpu: pools = \["bad\/Cpu"\]: these pools have no GPUs\. Put CPU pools in a Partition/,
     );
@@ -71,14 +72,14 @@ describe('partitions', () => {
 
   test('two partitions with one name', () => {
     const { stack, controller } = cluster();
-    const cpu = new ComputeNodePool(stack, 'Cpu', { controller, instanceType: 'c6i.2xlarge', count: 1 });
+    const cpu = new ComputeNodePool(stack, 'Cpu', { controller, nodes: Ec2Nodes.of({ instanceType: 'c6i.2xlarge' }), count: 1 });
     new Partition(stack, 'A', { controller, name: 'debug', pools: [cpu] });
     expect(() => new Partition(stack, 'B', { controller, name: 'debug', pools: [cpu] })).toThrow(/partition named 'debug' is already registered/);
   });
 
   test('defaults per GPU come from the smallest pool: cpus and memory divided by GPUs', () => {
     const { stack, controller } = cluster();
-    const g = new ComputeNodePool(stack, 'G', { controller, instanceType: 'g5.12xlarge', count: 1 });
+    const g = new ComputeNodePool(stack, 'G', { controller, nodes: Ec2Nodes.of({ instanceType: 'g5.12xlarge' }), count: 1 });
     const part = new GpuPartition(stack, 'Gpu', { controller, pools: [g] });
     expect(part.spec.defCpuPerGpu).toBe(12);
     expect(part.spec.defMemPerGpuMiB).toBe(Math.floor(g.spec.hardware.realMemoryMiB / 4));
@@ -98,9 +99,9 @@ describe('SlurmController', () => {
 
   test('a pool in no partition fails synth with the controller path, before any file is written', () => {
     const { app, stack, controller } = cluster();
-    const used = new ComputeNodePool(stack, 'Used', { controller, name: 'used', instanceType: 'c6i.large', count: 1 });
+    const used = new ComputeNodePool(stack, 'Used', { controller, name: 'used', nodes: Ec2Nodes.of({ instanceType: 'c6i.large' }), count: 1 });
     new Partition(stack, 'Debug', { controller, pools: [used] });
-    new ComputeNodePool(stack, 'Orphan', { controller, name: 'orphan', instanceType: 'c6i.large', count: 1 });
+    new ComputeNodePool(stack, 'Orphan', { controller, name: 'orphan', nodes: Ec2Nodes.of({ instanceType: 'c6i.large' }), count: 1 });
     expect(() => app.synth()).toThrow(/bad\/Ctl: nodePools\[1\]\S* = "orphan": .*partition/);
     expect(fs.existsSync(path.join(app.outdir, 'stacks', 'bad', 'cdk.tf.json'))).toBe(false);
   });
@@ -112,7 +113,7 @@ describe('LoginNode', () => {
 
   test('on Slurm 22.05 (no sackd) its user-data carries the client configuration, never slurmdbd.conf', () => {
     const { app, stack, controller } = cluster({ slurmVersion: '22.05' });
-    const cpu = new ComputeNodePool(stack, 'Cpu', { controller, instanceType: 'c6i.2xlarge', count: 1 });
+    const cpu = new ComputeNodePool(stack, 'Cpu', { controller, nodes: Ec2Nodes.of({ instanceType: 'c6i.2xlarge' }), count: 1 });
     new Partition(stack, 'Debug', { controller, pools: [cpu] });
     new LoginNode(stack, 'Login', { controller });
     app.synth();

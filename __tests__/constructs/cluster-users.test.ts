@@ -14,6 +14,8 @@ import { LustreFs } from '../../lib/constructs/lustre-fs';
 import { NfsShare } from '../../lib/constructs/nfs-share';
 import { Partition } from '../../lib/constructs/partition';
 import { SlurmController, SlurmControllerProps } from '../../lib/constructs/slurm-controller';
+import { Ec2Nodes } from '../../lib/aws/ec2-nodes';
+import { DockerNodes } from '../../lib/docker/docker-nodes';
 
 type Json = Record<string, any>;
 const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl alice@laptop';
@@ -30,8 +32,8 @@ describe('users on an AWS cluster with an NFS /home and a Lustre pool', () => {
   new AwsProvider(stack, 'aws', { region: 'us-east-1' });
   const network = new BastionVpc(stack, 'Net', { cidr: '10.0.0.0/16' });
   const controller = new SlurmController(stack, 'Ctl', { network, clusterName: 'hpc', ...USERS });
-  const nfsPool = new ComputeNodePool(stack, 'Cpu', { controller, name: 'cpu', instanceType: 'c6i.xlarge', count: 1 });
-  const lustrePool = new ComputeNodePool(stack, 'Gpu', { controller, name: 'gpu', instanceType: 'g5.12xlarge', count: 1 });
+  const nfsPool = new ComputeNodePool(stack, 'Cpu', { controller, name: 'cpu', nodes: Ec2Nodes.of({ instanceType: 'c6i.xlarge' }), count: 1 });
+  const lustrePool = new ComputeNodePool(stack, 'Gpu', { controller, name: 'gpu', nodes: Ec2Nodes.of({ instanceType: 'g5.12xlarge' }), count: 1 });
   const login = new LoginNode(stack, 'Login', { controller });
   new Partition(stack, 'Part', { controller, name: 'all', pools: [nfsPool, lustrePool], default: true });
   new NfsShare(stack, 'Home', { controller }).mountOn(nfsPool);
@@ -70,7 +72,7 @@ test('a Docker pool gets the users table and users.sh only when the cluster has 
     const key = new TerraformVariable(stack, 'ts', { type: 'string', sensitive: true });
     const network = new BastionVpc(stack, 'Net', { cidr: '10.0.0.0/16' });
     const controller = new SlurmController(stack, 'Ctl', { network, clusterName: 'hpc', mesh: { tailscale: { authKey: key.stringValue } }, ...(withUsers ? USERS : {}) });
-    const box = new ComputeNodePool(stack, 'Box', { controller, name: 'box', docker: {}, count: 1, cpus: 4, realMemoryMiB: 8000 });
+    const box = new ComputeNodePool(stack, 'Box', { controller, name: 'box', nodes: DockerNodes.on('unix:///var/run/docker.sock', { cpus: 4, realMemoryMiB: 8000 }), count: 1 });
     new Partition(stack, 'Part', { controller, name: 'box', pools: [box], default: true });
     const container = Object.values(JSON.parse(Testing.synth(stack)).resource.docker_container as Json)[0] as Json;
     return container.upload as Json[];

@@ -13,6 +13,8 @@ import { GpuPartition } from '../../lib/constructs/gpu-partition';
 import { LoginNode } from '../../lib/constructs/login-node';
 import { Partition } from '../../lib/constructs/partition';
 import { SlurmController, SlurmControllerProps } from '../../lib/constructs/slurm-controller';
+import { Ec2Nodes } from '../../lib/aws/ec2-nodes';
+import { GceNodes, GceNodesSettings } from '../../lib/gcp/gce-nodes';
 
 type Json = Record<string, any>;
 
@@ -27,11 +29,11 @@ function gcpCluster(net: Partial<GcpClusterNetworkProps> = {}, ctl: Partial<Slur
   return { stack, network, controller };
 }
 
-const A3: Omit<ComputeNodePoolProps, 'controller'> = { name: 'a3', machineType: 'a3-megagpu-8g', count: 2 };
+const A3: GceNodesSettings = { machineType: 'a3-megagpu-8g' };
 
-function pool(props: Partial<ComputeNodePoolProps>, net: Partial<GcpClusterNetworkProps> = {}) {
+function pool(props: Partial<ComputeNodePoolProps>, net: Partial<GcpClusterNetworkProps> = {}, gce: Partial<GceNodesSettings> = {}) {
   const { stack, controller } = gcpCluster(net);
-  return new ComputeNodePool(stack, 'Pool', { controller, ...A3, ...props } as ComputeNodePoolProps);
+  return new ComputeNodePool(stack, 'Pool', { controller, name: 'a3', count: 2, nodes: GceNodes.of({ ...A3, ...gce } as GceNodesSettings), ...props });
 }
 
 describe('bad input fails with path, field, value and fix', () => {
@@ -50,30 +52,30 @@ describe('bad input fails with path, field, value and fix', () => {
       /g\/Net: mtu = 9001: .*1300.*8896/],
     ['a zone without the machine type',
       () => pool({}, { zone: 'europe-west2-a', region: 'europe-west2' }),
-      /g\/Pool: machineType = "a3-megagpu-8g": a3-megagpu-8g is not offered in zone "europe-west2-a".*Zones that have it: .*us-central1-a/],
+      /g\/Pool: nodes\.machineType = "a3-megagpu-8g": a3-megagpu-8g is not offered in zone "europe-west2-a".*Zones that have it: .*us-central1-a/],
     ['GPU count that does not match the machine type',
       () => pool({ gpus: { count: 4 } }),
       /g\/Pool.*gpus\.count = 4.*a3-megagpu-8g has 8 H100 GPUs.*set it to 8/],
     ['a mismatched TCPXO NIC list',
-      () => pool({ tcpxo: { dataNicNames: ['enp6s0', 'enp7s0', 'enp13s0'] } }),
+      () => pool({}, {}, { tcpxo: { dataNicNames: ['enp6s0', 'enp7s0', 'enp13s0'] } }),
       /g\/Pool.*dataNicNames.*enp6s0/],
     ['TCPXO settings on a machine type without TCPXO NICs',
-      () => pool({ machineType: 'a3-highgpu-8g', tcpxo: {} }, { gpuNetworkCount: 8 }),
-      /g\/Pool: tcpxo = "<settings>": a3-highgpu-8g has no GPUDirect-TCPXO NICs/],
+      () => pool({}, { gpuNetworkCount: 8 }, { machineType: 'a3-highgpu-8g', tcpxo: {} }),
+      /g\/Pool: nodes\.tcpxo = "<settings>": a3-highgpu-8g has no GPUDirect-TCPXO NICs/],
     ['on-demand sizing on GCP',
       () => pool({ count: undefined, maxCount: 4 }),
       /g\/Pool: maxCount = 4: GCP pools are static.*Give count/],
-    ['an EC2 instance type on a GCP pool',
-      () => pool({ instanceType: 'p5.48xlarge' }),
-      /g\/Pool: instanceType = "p5.48xlarge": applies to EC2 pools only.*machineType/],
-    ['no machine type',
-      () => pool({ machineType: undefined }),
-      /g\/Pool: machineType = undefined: a GCP pool needs a machine type/],
+    ['EC2 nodes on a GCP controller',
+      () => pool({ nodes: Ec2Nodes.of({ instanceType: 'p5.48xlarge' }) }),
+      /g\/Pool: nodes = "Ec2Nodes\.of\(\{ instanceType: 'p5\.48xlarge' \}\)": EC2 nodes need a controller on an AWS network, and controller g\/Ctl is on GCP\. .*GceNodes\.of/],
+    ['no machine type (from JavaScript)',
+      () => pool({}, {}, { machineType: undefined }),
+      /g\/Pool.*nodes\.machineType.*undefined/s],
     ['Spot and a reservation together',
-      () => pool({ capacityType: 'spot', reservationName: 'res-a3' }),
+      () => pool({}, {}, { provisioningModel: 'SPOT', reservationName: 'res-a3' }),
       /reservationName = "res-a3": is combined with spot = true/],
     ['compact placement with a reservation',
-      () => pool({ compactPlacement: true, reservationName: 'res-a3' }),
+      () => pool({}, {}, { compactPlacement: true, reservationName: 'res-a3' }),
       /compactPlacement = true: is combined with reservationName/],
     ['a mesh on a GCP controller',
       () => gcpCluster({}, { mesh: { tailscale: { authKey: 'x' } } }),
@@ -94,15 +96,13 @@ describe('bad input fails with path, field, value and fix', () => {
     expect(make).toThrow(message);
   });
 
-  test('Compute Engine props on an AWS pool, and EC2 pools on a GCP network, are refused', () => {
+  test('Compute Engine nodes on an AWS controller, and a GCP host type on an AWS controller, are refused', () => {
     const app = Testing.app();
     const stack = new TerraformStack(app, 'a');
     new AwsProvider(stack, 'aws', { region: 'us-east-1' });
     const controller = new SlurmController(stack, 'Ctl', { network: new BastionVpc(stack, 'Net', { cidr: '10.0.0.0/16' }), clusterName: 'hpc' });
-    expect(() => new ComputeNodePool(stack, 'P', { controller, name: 'p', instanceType: 'g5.12xlarge', count: 1, reservationName: 'r' }))
-      .toThrow(/a\/P: reservationName = "r": applies to Compute Engine pools only/);
-    expect(() => new ComputeNodePool(stack, 'Q', { controller, name: 'q', machineType: 'n2-standard-8', count: 1 }))
-      .toThrow(/a\/Q: machineType = "n2-standard-8": applies to Compute Engine pools only/);
+    expect(() => new ComputeNodePool(stack, 'Q', { controller, name: 'q', nodes: GceNodes.of({ machineType: 'n2-standard-8' }), count: 1 }))
+      .toThrow(/a\/Q: nodes = "GceNodes\.of\(\{ machineType: 'n2-standard-8' \}\)": Compute Engine nodes need a controller on a Google Cloud network, and controller a\/Ctl is on AWS\. .*Ec2Nodes\.of/);
     expect(() => new SlurmController(stack, 'Ctl2', { network: new BastionVpc(stack, 'Net2', { cidr: '10.1.0.0/16' }), clusterName: 'hpc2', machineType: 'n2-standard-8' }))
       .toThrow(/a\/Ctl2: machineType = "n2-standard-8": applies to GCP controllers only/);
   });
@@ -110,8 +110,8 @@ describe('bad input fails with path, field, value and fix', () => {
 
 describe('a small GCP cluster', () => {
   const { stack, controller } = gcpCluster({ gpuNetworkCount: 0 }, { restApi: true });
-  const cpu = new ComputeNodePool(stack, 'Cpu', { controller, name: 'cpu', machineType: 'n2-standard-8', count: 3 });
-  const g2 = new ComputeNodePool(stack, 'G2', { controller, name: 'g2', machineType: 'g2-standard-24', count: 1, capacityType: 'spot' });
+  const cpu = new ComputeNodePool(stack, 'Cpu', { controller, name: 'cpu', nodes: GceNodes.of({ machineType: 'n2-standard-8' }), count: 3 });
+  const g2 = new ComputeNodePool(stack, 'G2', { controller, name: 'g2', nodes: GceNodes.of({ machineType: 'g2-standard-24', provisioningModel: 'SPOT' }), count: 1 });
   new Partition(stack, 'Batch', { controller, name: 'batch', pools: [cpu], default: true });
   new GpuPartition(stack, 'Gpu', { controller, name: 'gpu', pools: [g2] });
   new LoginNode(stack, 'Login', { controller });

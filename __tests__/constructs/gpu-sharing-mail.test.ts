@@ -11,6 +11,7 @@ import { BastionVpc } from '../../lib/constructs/bastion-vpc';
 import { ComputeNodePool } from '../../lib/constructs/compute-node-pool';
 import { GpuPartition } from '../../lib/constructs/gpu-partition';
 import { SlurmController, SlurmControllerProps } from '../../lib/constructs/slurm-controller';
+import { Ec2Nodes } from '../../lib/aws/ec2-nodes';
 
 type Json = Record<string, any>;
 
@@ -19,7 +20,7 @@ function cluster(ctl: Partial<SlurmControllerProps> = {}, shards?: number) {
   new AwsProvider(stack, 'aws', { region: 'us-east-1' });
   const network = new BastionVpc(stack, 'Net', { cidr: '10.0.0.0/16' });
   const controller = new SlurmController(stack, 'Ctl', { network, clusterName: 'hpc', ...ctl });
-  const pool = new ComputeNodePool(stack, 'Gpu', { controller, name: 'gpu', instanceType: 'g5.12xlarge', count: 2, ...(shards !== undefined ? { gpus: { shardsPerGpu: shards } } : {}) });
+  const pool = new ComputeNodePool(stack, 'Gpu', { controller, name: 'gpu', nodes: Ec2Nodes.of({ instanceType: 'g5.12xlarge' }), count: 2, ...(shards !== undefined ? { gpus: { shardsPerGpu: shards } } : {}) });
   new GpuPartition(stack, 'Part', { controller, name: 'gpu', pools: [pool], default: true });
   return { stack, network, controller };
 }
@@ -47,7 +48,7 @@ describe('GPU sharing (shard GRES)', () => {
 
   test('a CPU pool cannot share GPUs; zero shards are refused by the model', () => {
     const { stack, controller } = cluster();
-    expect(() => new ComputeNodePool(stack, 'Cpu', { controller, name: 'cpu', instanceType: 'c6i.xlarge', count: 1, gpus: { shardsPerGpu: 2 } }))
+    expect(() => new ComputeNodePool(stack, 'Cpu', { controller, name: 'cpu', nodes: Ec2Nodes.of({ instanceType: 'c6i.xlarge' }), count: 1, gpus: { shardsPerGpu: 2 } }))
       .toThrow(/s\/Cpu: gpus = \{"shardsPerGpu":2\}: but c6i\.xlarge has no GPUs\. Leave gpus out/);
     expect(() => cluster({}, 0)).toThrow(/s\/Gpu: .*shardsPerGpu = 0/);
   });

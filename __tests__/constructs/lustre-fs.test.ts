@@ -17,6 +17,9 @@ import { LustreFs, LustreFsProps } from '../../lib/constructs/lustre-fs';
 import { Partition } from '../../lib/constructs/partition';
 import { SlurmController } from '../../lib/constructs/slurm-controller';
 import { awsValidationAvailability, formatDiagnostics, validateAws } from '../terraform/validate-aws';
+import { Ec2Nodes } from '../../lib/aws/ec2-nodes';
+import { GceNodes } from '../../lib/gcp/gce-nodes';
+import { DockerNodes } from '../../lib/docker/docker-nodes';
 
 type Json = Record<string, any>;
 
@@ -34,7 +37,7 @@ const FSX: LustreFsProps['fsx'] = { storageCapacityGiB: 4800 };
 
 describe('FSx for Lustre on an AWS cluster', () => {
   const { stack, network, controller } = awsCluster();
-  const pool = new ComputeNodePool(stack, 'Gpu', { controller, name: 'gpu', instanceType: 'g5.12xlarge', count: 2 });
+  const pool = new ComputeNodePool(stack, 'Gpu', { controller, name: 'gpu', nodes: Ec2Nodes.of({ instanceType: 'g5.12xlarge' }), count: 2 });
   const login = new LoginNode(stack, 'Login', { controller });
   const scratch = new LustreFs(stack, 'Scratch', { controller, fsx: FSX });
   scratch.mountOn(pool, login, controller);
@@ -131,7 +134,7 @@ describe('bad input fails with path, field, value and fix', () => {
 
   test('a mesh host cannot mount FSx, and two file systems cannot share a mount point', () => {
     const { stack, controller } = awsCluster({ mesh: true });
-    const box = new ComputeNodePool(stack, 'Box', { controller, name: 'box', docker: {}, count: 1, cpus: 4, realMemoryMiB: 8000 });
+    const box = new ComputeNodePool(stack, 'Box', { controller, name: 'box', nodes: DockerNodes.on('unix:///var/run/docker.sock', { cpus: 4, realMemoryMiB: 8000 }), count: 1 });
     const fs = new LustreFs(stack, 'Fs', { controller, fsx: FSX });
     expect(() => fs.mountOn(box)).toThrow(/l\/Box: mounts = "l\/Fs": FSx for Lustre is reachable from its VPC only, and this host is on the mesh/);
     const a = new LustreFs(stack, 'A', { controller, existing: { source: '10.0.0.5@tcp:/lfs' }, mountPoint: '/data' });
@@ -152,7 +155,7 @@ describe('bad input fails with path, field, value and fix', () => {
     const network = new GcpClusterNetwork(stack, 'Net', { project: 'my-hpc-project', region: 'us-central1', zone: 'us-central1-a', namePrefix: 'hpc' });
     const controller = new SlurmController(stack, 'Ctl', { network, clusterName: 'hpc' });
     expect(() => new LustreFs(stack, 'Fsx', { controller, fsx: FSX })).toThrow(/g\/Fsx: fsx = "<settings>": FSx for Lustre is AWS, and controller g\/Ctl is on GCP/);
-    const pool = new ComputeNodePool(stack, 'Cpu', { controller, name: 'cpu', machineType: 'n2-standard-8', count: 1 });
+    const pool = new ComputeNodePool(stack, 'Cpu', { controller, name: 'cpu', nodes: GceNodes.of({ machineType: 'n2-standard-8' }), count: 1 });
     new Partition(stack, 'Part', { controller, name: 'cpu', pools: [pool], default: true });
     new LustreFs(stack, 'Ddn', { controller, existing: { source: '10.20.0.5@tcp:10.20.0.6@tcp:/exa' }, mountPoint: '/exa' }).mountOn(pool);
     const tf: Json = JSON.parse(Testing.synth(stack));
@@ -172,7 +175,7 @@ function gcpCluster() {
 
 describe('Managed Lustre on a GCP cluster', () => {
   const { stack, controller } = gcpCluster();
-  const pool = new ComputeNodePool(stack, 'Cpu', { controller, name: 'cpu', machineType: 'n2-standard-8', count: 1 });
+  const pool = new ComputeNodePool(stack, 'Cpu', { controller, name: 'cpu', nodes: GceNodes.of({ machineType: 'n2-standard-8' }), count: 1 });
   new Partition(stack, 'Part', { controller, name: 'cpu', pools: [pool], default: true });
   const home = new LustreFs(stack, 'Home', { controller, managed: { capacityGiB: 18_000 }, mountPoint: '/home' });
   home.mountOn(pool, controller);

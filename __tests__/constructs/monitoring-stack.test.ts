@@ -23,6 +23,9 @@ import { MonitoringStack, MonitoringStackProps } from '../../lib/constructs/moni
 import { Partition } from '../../lib/constructs/partition';
 import { SlurmController } from '../../lib/constructs/slurm-controller';
 import { awsValidationAvailability, formatDiagnostics, validateAws } from '../terraform/validate-aws';
+import { Ec2Nodes } from '../../lib/aws/ec2-nodes';
+import { GceNodes } from '../../lib/gcp/gce-nodes';
+import { DockerNodes } from '../../lib/docker/docker-nodes';
 
 type Json = Record<string, any>;
 const havePromtool = spawnSync('promtool', ['--version']).status === 0;
@@ -32,8 +35,8 @@ function awsCluster(monitor?: Omit<MonitoringStackProps, 'controller'>) {
   new AwsProvider(stack, 'aws', { region: 'us-east-1' });
   const network = new BastionVpc(stack, 'Net', { cidr: '10.0.0.0/16' });
   const controller = new SlurmController(stack, 'Ctl', { network, clusterName: 'hpc' });
-  const gpu = new ComputeNodePool(stack, 'Gpu', { controller, name: 'gpu', instanceType: 'g5.12xlarge', maxCount: 4 });
-  const cpu = new ComputeNodePool(stack, 'Cpu', { controller, name: 'cpu', instanceType: 'c6i.xlarge', count: 2 });
+  const gpu = new ComputeNodePool(stack, 'Gpu', { controller, name: 'gpu', nodes: Ec2Nodes.of({ instanceType: 'g5.12xlarge' }), maxCount: 4 });
+  const cpu = new ComputeNodePool(stack, 'Cpu', { controller, name: 'cpu', nodes: Ec2Nodes.of({ instanceType: 'c6i.xlarge' }), count: 2 });
   new LoginNode(stack, 'Login', { controller });
   new GpuPartition(stack, 'GpuPart', { controller, name: 'gpu', pools: [gpu], default: true });
   new Partition(stack, 'CpuPart', { controller, name: 'cpu', pools: [cpu] });
@@ -166,7 +169,7 @@ describe('a monitoring VM on GCP', () => {
   new GoogleProvider(stack, 'google', { project: 'my-hpc-project', region: 'us-central1' });
   const network = new GcpClusterNetwork(stack, 'Net', { project: 'my-hpc-project', region: 'us-central1', zone: 'us-central1-a', namePrefix: 'hpc' });
   const controller = new SlurmController(stack, 'Ctl', { network, clusterName: 'hpc' });
-  const pool = new ComputeNodePool(stack, 'Cpu', { controller, name: 'cpu', machineType: 'n2-standard-8', count: 2 });
+  const pool = new ComputeNodePool(stack, 'Cpu', { controller, name: 'cpu', nodes: GceNodes.of({ machineType: 'n2-standard-8' }), count: 2 });
   new Partition(stack, 'Part', { controller, name: 'cpu', pools: [pool], default: true });
   new MonitoringStack(stack, 'Monitor', { controller });
   const tf: Json = JSON.parse(Testing.synth(stack));
@@ -214,7 +217,7 @@ describe('bad input fails at synth, naming path, field, value and fix', () => {
     const key = new TerraformVariable(stack, 'ts', { type: 'string', sensitive: true });
     const network = new BastionVpc(stack, 'Net', { cidr: '10.0.0.0/16' });
     const controller = new SlurmController(stack, 'Ctl', { network, clusterName: 'hpc', mesh: { tailscale: { authKey: key.stringValue } } });
-    const box = new ComputeNodePool(stack, 'Box', { controller, name: 'box', docker: {}, count: 1, cpus: 4, realMemoryMiB: 8000 });
+    const box = new ComputeNodePool(stack, 'Box', { controller, name: 'box', nodes: DockerNodes.on('unix:///var/run/docker.sock', { cpus: 4, realMemoryMiB: 8000 }), count: 1 });
     new Partition(stack, 'Part', { controller, name: 'box', pools: [box], default: true });
     new MonitoringStack(stack, 'Monitor', { controller });
     expect(() => Testing.synth(stack, true)).toThrow(/onController = false: pool box is on the mesh, which only the controller reaches\. Use onController: true/);

@@ -19,6 +19,9 @@ import { NfsShare, NfsShareProps } from '../../lib/constructs/nfs-share';
 import { Partition } from '../../lib/constructs/partition';
 import { SlurmController } from '../../lib/constructs/slurm-controller';
 import { awsValidationAvailability, formatDiagnostics, validateAws } from '../terraform/validate-aws';
+import { Ec2Nodes } from '../../lib/aws/ec2-nodes';
+import { GceNodes } from '../../lib/gcp/gce-nodes';
+import { DockerNodes } from '../../lib/docker/docker-nodes';
 
 type Json = Record<string, any>;
 
@@ -36,7 +39,7 @@ const fileOf = (doc: Json, p: string): string | undefined => (doc.write_files as
 
 describe('NFS home on an AWS cluster', () => {
   const { stack, network, controller } = awsCluster();
-  const pool = new ComputeNodePool(stack, 'Gpu', { controller, name: 'gpu', instanceType: 'g5.12xlarge', count: 2 });
+  const pool = new ComputeNodePool(stack, 'Gpu', { controller, name: 'gpu', nodes: Ec2Nodes.of({ instanceType: 'g5.12xlarge' }), count: 2 });
   const login = new LoginNode(stack, 'Login', { controller });
   const home = new NfsShare(stack, 'Home', { controller });
   const apps = new NfsShare(stack, 'Apps', { controller, path: '/apps', diskGiB: 0, mountOptions: 'vers=4.2,hard,ro' });
@@ -105,7 +108,7 @@ describe('NFS home on a GCP cluster', () => {
   new GoogleProvider(stack, 'google', { project: 'my-hpc-project', region: 'us-central1' });
   const network = new GcpClusterNetwork(stack, 'Net', { project: 'my-hpc-project', region: 'us-central1', zone: 'us-central1-a', namePrefix: 'hpc' });
   const controller = new SlurmController(stack, 'Ctl', { network, clusterName: 'hpc' });
-  const pool = new ComputeNodePool(stack, 'Cpu', { controller, name: 'cpu', machineType: 'n2-standard-8', count: 1 });
+  const pool = new ComputeNodePool(stack, 'Cpu', { controller, name: 'cpu', nodes: GceNodes.of({ machineType: 'n2-standard-8' }), count: 1 });
   new Partition(stack, 'Part', { controller, name: 'cpu', pools: [pool], default: true });
   new NfsShare(stack, 'Home', { controller, diskGiB: 500 }).mountOn(pool);
   const tf: Json = JSON.parse(Testing.synth(stack));
@@ -158,14 +161,14 @@ describe('bad input fails at construction, naming path, field, value and fix', (
     const { stack, controller } = awsCluster();
     const home = new NfsShare(stack, 'Home', { controller });
     expect(() => home.mountOn(controller)).toThrow(/n\/Ctl: mounts = "n\/Home": the controller serves this share: \/home is already its own directory there\. Mount it on pools and login nodes only/);
-    const pool = new ComputeNodePool(stack, 'Cpu', { controller, name: 'cpu', instanceType: 'c6i.xlarge', count: 1 });
+    const pool = new ComputeNodePool(stack, 'Cpu', { controller, name: 'cpu', nodes: Ec2Nodes.of({ instanceType: 'c6i.xlarge' }), count: 1 });
     new LustreFs(stack, 'Lfs', { controller, existing: { source: '10.0.0.5@tcp:/lfs' }, mountPoint: '/home' }).mountOn(pool);
     expect(() => home.mountOn(pool)).toThrow(/n\/Cpu: n\/Home: mount nfs: mountPoint = "\/home": is also the mount point "\/home" of n\/Lfs/);
   });
 
   test('on a meshed cluster, mesh pools mount from the mesh name and need no security rule', () => {
     const { stack, controller } = awsCluster({ mesh: true });
-    const box = new ComputeNodePool(stack, 'Box', { controller, name: 'box', docker: {}, count: 1, cpus: 4, realMemoryMiB: 8000 });
+    const box = new ComputeNodePool(stack, 'Box', { controller, name: 'box', nodes: DockerNodes.on('unix:///var/run/docker.sock', { cpus: 4, realMemoryMiB: 8000 }), count: 1 });
     const home = new NfsShare(stack, 'Home', { controller, diskGiB: 0 });
     home.mountOn(box);
     new Partition(stack, 'Part', { controller, name: 'box', pools: [box], default: true });

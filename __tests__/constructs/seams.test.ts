@@ -23,6 +23,8 @@ import { Partition } from '../../lib/constructs/partition';
 import { SlurmController } from '../../lib/constructs/slurm-controller';
 import { renderScrapeConfigs } from '../../lib/monitoring/scrape-targets';
 import { Construct } from 'constructs';
+import { Ec2Nodes } from '../../lib/aws/ec2-nodes';
+import { DockerNodes } from '../../lib/docker/docker-nodes';
 
 type Json = Record<string, any>;
 
@@ -72,8 +74,8 @@ describe('file systems', () => {
     const { stack, network, controller } = awsCluster();
     const home = new TestFs(stack, 'Home', '/home');
     const scratch = new TestFs(stack, 'Scratch', '/scratch');
-    const gpu = new ComputeNodePool(stack, 'Gpu', { controller, instanceType: 'g5.12xlarge', count: 1, mounts: [home] });
-    const cpu = new ComputeNodePool(stack, 'Cpu', { controller, instanceType: 'c6i.xlarge', maxCount: 4 });
+    const gpu = new ComputeNodePool(stack, 'Gpu', { controller, nodes: Ec2Nodes.of({ instanceType: 'g5.12xlarge' }), count: 1, mounts: [home] });
+    const cpu = new ComputeNodePool(stack, 'Cpu', { controller, nodes: Ec2Nodes.of({ instanceType: 'c6i.xlarge' }), maxCount: 4 });
     new LoginNode(stack, 'Login', { controller, mounts: [home] });
     // Added after the pools and the login node exist: rendering is deferred to synth.
     scratch.mountOn(gpu, controller);
@@ -109,7 +111,7 @@ describe('file systems', () => {
     const a = new TestFs(stack, 'A', '/shared');
     const b = new TestFs(stack, 'B', '/shared');
     const inner = new TestFs(stack, 'Inner', '/shared/data');
-    const pool = new ComputeNodePool(stack, 'Gpu', { controller, instanceType: 'g5.xlarge', count: 1, mounts: [a] });
+    const pool = new ComputeNodePool(stack, 'Gpu', { controller, nodes: Ec2Nodes.of({ instanceType: 'g5.xlarge' }), count: 1, mounts: [a] });
     expect(() => b.mountOn(pool)).toThrow(/seams\/Gpu: seams\/B: mount nfs: mountPoint = "\/shared": is also the mount point "\/shared" of seams\/A on the same hosts/);
     expect(() => inner.mountOn(pool)).toThrow(/seams\/Gpu: seams\/Inner: .*"\/shared\/data": overlaps the mount point "\/shared" of seams\/A/);
     expect(() => a.mountOn(pool)).toThrow(/seams\/Gpu: mounts: seams\/A is already mounted here \(at \/shared\); mount each file system once/);
@@ -129,7 +131,7 @@ describe('file systems', () => {
     );
     // Mesh pools mount it without being asked, and only once when also asked.
     const box = new ComputeNodePool(stack, 'Box', {
-      controller, name: 'box', docker: { host: 'ssh://me@box' }, count: 2, cpus: 8, realMemoryMiB: 30000,
+      controller, name: 'box', nodes: DockerNodes.on('ssh://me@box', { cpus: 8, realMemoryMiB: 30000 }), count: 2,
       mounts: [controller.sharedDirectory!],
     });
     new Partition(stack, 'Cpu', { controller, pools: [box], default: true });
@@ -142,8 +144,8 @@ describe('file systems', () => {
 describe('scrape targets', () => {
   function monitoredCluster() {
     const { stack, network, controller } = awsCluster();
-    const gpu = new ComputeNodePool(stack, 'Gpu', { controller, instanceType: 'g5.12xlarge', maxCount: 8 });
-    const cpu = new ComputeNodePool(stack, 'Cpu', { controller, instanceType: 'c6i.xlarge', count: 2 });
+    const gpu = new ComputeNodePool(stack, 'Gpu', { controller, nodes: Ec2Nodes.of({ instanceType: 'g5.12xlarge' }), maxCount: 8 });
+    const cpu = new ComputeNodePool(stack, 'Cpu', { controller, nodes: Ec2Nodes.of({ instanceType: 'c6i.xlarge' }), count: 2 });
     new LoginNode(stack, 'Login', { controller });
     new GpuPartition(stack, 'GpuPart', { controller, pools: [gpu], default: true });
     new Partition(stack, 'CpuPart', { controller, pools: [cpu] });
@@ -173,7 +175,7 @@ describe('scrape targets', () => {
     const key = new TerraformVariable(stack, 'ts_key', { type: 'string', sensitive: true });
     const network = new BastionVpc(stack, 'Net', { cidr: '10.0.0.0/16' });
     const controller = new SlurmController(stack, 'Ctl', { network, clusterName: 'hpc', mesh: { tailscale: { authKey: key.stringValue } } });
-    new ComputeNodePool(stack, 'Box', { controller, name: 'gpu', docker: {}, count: 3, cpus: 8, realMemoryMiB: 30000, gpus: { type: 'rtx3070', count: 1 } });
+    new ComputeNodePool(stack, 'Box', { controller, name: 'gpu', nodes: DockerNodes.on('unix:///var/run/docker.sock', { cpus: 8, realMemoryMiB: 30000 }), count: 3, gpus: { type: 'rtx3070', count: 1 } });
     const pool = controller.scrapeTargets().filter((g) => g.labels.pool === 'gpu');
     expect(pool.map((g) => g.exporter)).toEqual(['node', 'dcgm']);
     for (const g of pool) {

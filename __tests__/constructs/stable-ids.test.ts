@@ -19,6 +19,8 @@ import { LustreFs } from '../../lib/constructs/lustre-fs';
 import { NfsShare } from '../../lib/constructs/nfs-share';
 import { Partition } from '../../lib/constructs/partition';
 import { SlurmController } from '../../lib/constructs/slurm-controller';
+import { Ec2Nodes } from '../../lib/aws/ec2-nodes';
+import { GceNodes } from '../../lib/gcp/gce-nodes';
 
 type Json = Record<string, any>;
 type Plan = { resource: Record<string, Record<string, Json>>; moved?: { from: string; to: string }[] };
@@ -54,8 +56,8 @@ function awsCluster(reversed: boolean): Plan {
   const network = new BastionVpc(stack, 'Net', { cidr: '10.0.0.0/16' });
   const controller = new SlurmController(stack, 'Ctl', { network, clusterName: 'hpc' });
   const make = {
-    cpu: () => new ComputeNodePool(stack, 'Cpu', { controller, name: 'cpu', instanceType: 'c6i.2xlarge', count: 2 }),
-    gpu: () => new ComputeNodePool(stack, 'Gpu', { controller, name: 'gpu', instanceType: 'g5.12xlarge', maxCount: 4 }),
+    cpu: () => new ComputeNodePool(stack, 'Cpu', { controller, name: 'cpu', nodes: Ec2Nodes.of({ instanceType: 'c6i.2xlarge' }), count: 2 }),
+    gpu: () => new ComputeNodePool(stack, 'Gpu', { controller, name: 'gpu', nodes: Ec2Nodes.of({ instanceType: 'g5.12xlarge' }), maxCount: 4 }),
   };
   const pools = reversed ? { gpu: make.gpu(), cpu: make.cpu() } : { cpu: make.cpu(), gpu: make.gpu() };
   const parts = [
@@ -79,8 +81,8 @@ function gcpCluster(reversed: boolean): Plan {
   const network = new GcpClusterNetwork(stack, 'Net', { project: 'my-hpc-project', region: 'us-central1', zone: 'us-central1-a', namePrefix: 'hpc' });
   const controller = new SlurmController(stack, 'Ctl', { network, clusterName: 'hpc' });
   const make = {
-    a: () => new ComputeNodePool(stack, 'A', { controller, name: 'alpha', machineType: 'n2-standard-8', count: 1 }),
-    b: () => new ComputeNodePool(stack, 'B', { controller, name: 'beta', machineType: 'n2-standard-16', count: 1 }),
+    a: () => new ComputeNodePool(stack, 'A', { controller, name: 'alpha', nodes: GceNodes.of({ machineType: 'n2-standard-8' }), count: 1 }),
+    b: () => new ComputeNodePool(stack, 'B', { controller, name: 'beta', nodes: GceNodes.of({ machineType: 'n2-standard-16' }), count: 1 }),
   };
   const pools = reversed ? { b: make.b(), a: make.a() } : { a: make.a(), b: make.b() };
   new Partition(stack, 'All', { controller, name: 'all', pools: reversed ? [pools.b, pools.a] : [pools.a, pools.b], default: true });

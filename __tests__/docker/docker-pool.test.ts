@@ -10,6 +10,8 @@ import { GpuPartition } from '../../lib/constructs/gpu-partition';
 import { Partition } from '../../lib/constructs/partition';
 import { SlurmController, SlurmControllerProps } from '../../lib/constructs/slurm-controller';
 import { imagePinProblem } from '../../lib/docker';
+import { Ec2Nodes } from '../../lib/aws/ec2-nodes';
+import { DockerNodes, DockerNodesSettings } from '../../lib/docker/docker-nodes';
 
 type Json = Record<string, any>;
 
@@ -28,13 +30,14 @@ function cluster(mesh = true, extra: Partial<SlurmControllerProps> = {}) {
   return { stack, controller, key };
 }
 
+const HW: DockerNodesSettings = { cpus: 8, realMemoryMiB: 30000 };
 const GOOD: Omit<ComputeNodePoolProps, 'controller'> = {
-  docker: { host: 'ssh://me@gpu-box' },
+  nodes: DockerNodes.on('ssh://me@gpu-box', HW),
   count: 2,
-  cpus: 8,
-  realMemoryMiB: 30000,
   gpus: { type: 'rtx3070', count: 1 },
 };
+/** GOOD with other Docker settings. */
+const on = (host: string, settings: Partial<DockerNodesSettings> = {}) => ({ nodes: DockerNodes.on(host, { ...HW, ...settings } as DockerNodesSettings) });
 
 function synthJson(stack: TerraformStack): Json {
   return JSON.parse(Testing.synth(stack));
@@ -45,7 +48,7 @@ describe('Docker pool: resources', () => {
     const { stack, controller } = cluster();
     const a = new ComputeNodePool(stack, 'A', { controller, ...GOOD, name: 'a' });
     const b = new ComputeNodePool(stack, 'B', { controller, ...GOOD, name: 'b' });
-    const c = new ComputeNodePool(stack, 'C', { controller, ...GOOD, name: 'c', docker: { host: 'ssh://me@other-box' } });
+    const c = new ComputeNodePool(stack, 'C', { controller, ...GOOD, name: 'c', ...on('ssh://me@other-box') });
     new GpuPartition(stack, 'Gpu', { controller, pools: [a, b, c], default: true });
     const tf = synthJson(stack);
     expect(tf.provider.docker.map((p: Json) => p.host).sort()).toEqual(['ssh://me@gpu-box', 'ssh://me@other-box']);
@@ -64,7 +67,7 @@ describe('Docker pool: resources', () => {
       const { stack, controller } = cluster();
       for (let i = 0; i < extraTokensFirst; i++) new TerraformVariable(stack, `unrelated_${i}`, { type: 'string' }).stringValue;
       const host = new TerraformVariable(stack, 'docker_host', { type: 'string' });
-      const pool = new ComputeNodePool(stack, 'A', { controller, ...GOOD, name: 'a', docker: { host: host.stringValue } });
+      const pool = new ComputeNodePool(stack, 'A', { controller, ...GOOD, name: 'a', ...on(host.stringValue) });
       new GpuPartition(stack, 'Gpu', { controller, pools: [pool], default: true });
       const tf = synthJson(stack);
       expect(tf.provider.docker[0].host).toBe('${var.docker_host}');
@@ -78,7 +81,7 @@ describe('Docker pool: resources', () => {
   test('n GPUs per node: node i gets the host GPUs i*n … i*n+n-1; "all" hands over every GPU', () => {
     const { stack, controller } = cluster();
     const two = new ComputeNodePool(stack, 'Two', { controller, ...GOOD, name: 'two', gpus: { type: 'a6000', count: 2 } });
-    const all = new ComputeNodePool(stack, 'All', { controller, ...GOOD, name: 'all', count: 1, docker: { host: 'ssh://me@box2', gpus: 'all' } });
+    const all = new ComputeNodePool(stack, 'All', { controller, ...GOOD, name: 'all', count: 1, ...on('ssh://me@box2', { gpus: 'all' }) });
     const cpu = new ComputeNodePool(stack, 'Cpu', { controller, ...GOOD, name: 'cpu', gpus: undefined });
     new GpuPartition(stack, 'Gpu', { controller, pools: [two, all], default: true });
     new Partition(stack, 'CpuPart', { controller, name: 'cpu', pools: [cpu] });
@@ -89,16 +92,16 @@ describe('Docker pool: resources', () => {
     expect(byPool('cpu').gpus).toBeUndefined();
   });
 
-  test('the local socket is the default host', () => {
+  test('DockerNodes.local is the local socket', () => {
     const { stack, controller } = cluster();
-    const p = new ComputeNodePool(stack, 'P', { controller, ...GOOD, docker: {} });
+    const p = new ComputeNodePool(stack, 'P', { controller, ...GOOD, nodes: DockerNodes.local(HW) });
     new GpuPartition(stack, 'Gpu', { controller, pools: [p] });
     expect(synthJson(stack).provider.docker[0].host).toBe('unix:///var/run/docker.sock');
   });
 
   test('an AWS-only cluster keeps generating its munge key at first boot (no Terraform-held key)', () => {
     const { stack, controller } = cluster(false);
-    const p = new ComputeNodePool(stack, 'G5', { controller, instanceType: 'g5.xlarge', count: 1 });
+    const p = new ComputeNodePool(stack, 'G5', { controller, nodes: Ec2Nodes.of({ instanceType: 'g5.xlarge' }), count: 1 });
     new GpuPartition(stack, 'Gpu', { controller, pools: [p] });
     const tf = synthJson(stack);
     expect(tf.resource.aws_secretsmanager_secret_version).toBeUndefined();
@@ -108,18 +111,17 @@ describe('Docker pool: resources', () => {
 
 describe('Docker pool: bad input fails with path, field, value and fix', () => {
   const cases: Array<[string, Partial<ComputeNodePoolProps>, RegExp]> = [
-    ['instanceType and docker together', { instanceType: 'g5.xlarge' }, /test\/P: instanceType = "g5\.xlarge": a pool is either EC2 instances or Docker containers, not both\. Drop instanceType/],
-    ['no host given', { docker: { host: '' } }, /test\/P: docker\.host = "": is empty: no Docker host given\. Give the GPU box's Docker daemon/],
-    ['host without a scheme', { docker: { host: 'gpu-box' } }, /docker\.host = "gpu-box": is not a Docker daemon address .*ssh:\/\/user@host/],
-    ['missing cpus', { cpus: undefined }, /test\/P: cpus = undefined: a Docker pool needs the CPUs per node: there is no instance-type table .*Set cpus/],
-    ['missing memory', { realMemoryMiB: undefined }, /test\/P: realMemoryMiB = undefined: a Docker pool needs the memory per node \(MiB\).*Set realMemoryMiB/],
-    ['fractional cpus', { cpus: 2.5 }, /cpus = 2\.5: must be a whole number ≥ 1/],
+    ['no host given', on(''), /test\/P: nodes\.host = "": is empty: no Docker host given\. Give the GPU box's Docker daemon/],
+    ['host without a scheme', on('gpu-box'), /nodes\.host = "gpu-box": is not a Docker daemon address .*ssh:\/\/user@host/],
+    ['missing cpus (from JavaScript)', on('ssh://me@gpu-box', { cpus: undefined }), /test\/P: nodes\.cpus = undefined: a Docker pool needs the CPUs per node: there is no instance-type table .*Set nodes\.cpus/],
+    ['missing memory (from JavaScript)', on('ssh://me@gpu-box', { realMemoryMiB: undefined }), /test\/P: nodes\.realMemoryMiB = undefined: a Docker pool needs the memory per node \(MiB\).*Set nodes\.realMemoryMiB/],
+    ['fractional cpus', on('ssh://me@gpu-box', { cpus: 2.5 }), /nodes\.cpus = 2\.5: must be a whole number ≥ 1/],
     ['GPU count 0', { gpus: { type: 'rtx3070', count: 0 } }, /test\/P: gpus\.count = 0: must be a whole number ≥ 1 for a Docker pool\. Give the GPUs per container/],
     ['GPU count negative', { gpus: { type: 'rtx3070', count: -1 } }, /gpus\.count = -1: must be a whole number ≥ 1/],
     ['GPU type missing', { gpus: { count: 1 } }, /gpus\.type = undefined: a Docker pool needs the GRES type/],
-    ['docker.gpus disagreeing with gpus.count', { docker: { host: 'ssh://me@gpu-box', gpus: 2 } }, /docker\.gpus = 2: must be 'all' or equal gpus\.count \(1\)/],
-    ['moving image tag', { docker: { host: 'ssh://me@gpu-box', image: 'ubuntu:latest' } }, /docker\.image = "ubuntu:latest": uses the moving `latest` tag\. Pin a dated tag or a digest/],
-    ['untagged image', { docker: { host: 'ssh://me@gpu-box', image: 'nvcr.io/nvidia/cuda' } }, /docker\.image = "nvcr\.io\/nvidia\/cuda": has no tag/],
+    ['nodes.gpus disagreeing with gpus.count', on('ssh://me@gpu-box', { gpus: 2 }), /nodes\.gpus = 2: must be 'all' or equal gpus\.count \(1\)/],
+    ['moving image tag', on('ssh://me@gpu-box', { image: 'ubuntu:latest' }), /nodes\.image = "ubuntu:latest": uses the moving `latest` tag\. Pin a dated tag or a digest/],
+    ['untagged image', on('ssh://me@gpu-box', { image: 'nvcr.io/nvidia/cuda' }), /nodes\.image = "nvcr\.io\/nvidia\/cuda": has no tag/],
     ['on-demand sizing', { count: undefined, maxCount: 4 }, /maxCount = 4: Docker nodes are always on.*Use count/],
   ];
   test.each(cases)('%s', (_name, override, message) => {
@@ -130,20 +132,22 @@ describe('Docker pool: bad input fails with path, field, value and fix', () => {
   test('a Docker pool needs a controller on a mesh', () => {
     const { stack, controller } = cluster(false);
     expect(() => new ComputeNodePool(stack, 'P', { controller, ...GOOD })).toThrow(
-      /test\/P: docker = .*controller test\/Ctl has no mesh, so containers outside the VPC cannot reach it\. Give the SlurmController mesh/,
+      /test\/P: nodes = .*controller test\/Ctl has no mesh, so containers outside the VPC cannot reach it\. Give the SlurmController mesh/,
     );
   });
 
   test('an AWS pool in a meshed cluster is refused (VPC nodes cannot resolve the mesh name)', () => {
     const { stack, controller } = cluster();
-    expect(() => new ComputeNodePool(stack, 'P', { controller, instanceType: 'g5.xlarge', count: 1 })).toThrow(
-      /test\/P: instanceType = "g5\.xlarge": controller test\/Ctl is on a mesh, and AWS nodes cannot resolve its mesh address 'slurm-controller'/,
+    expect(() => new ComputeNodePool(stack, 'P', { controller, nodes: Ec2Nodes.of({ instanceType: 'g5.xlarge' }), count: 1 })).toThrow(
+      /test\/P: nodes\.instanceType = "g5\.xlarge": controller test\/Ctl is on a mesh, and AWS nodes cannot resolve its mesh address 'slurm-controller'/,
     );
   });
 
-  test('an AWS pool still needs its instance type', () => {
+  test('a pool needs a placement (from JavaScript)', () => {
     const { stack, controller } = cluster(false);
-    expect(() => new ComputeNodePool(stack, 'P', { controller, count: 1 })).toThrow(/test\/P: instanceType = undefined: an AWS pool needs an instance type/);
+    expect(() => new ComputeNodePool(stack, 'P', { controller, count: 1 } as unknown as ComputeNodePoolProps)).toThrow(
+      /test\/P: nodes = undefined: says nowhere for the nodes to run\. Give nodes: Ec2Nodes\.of/,
+    );
   });
 });
 

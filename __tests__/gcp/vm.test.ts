@@ -5,9 +5,6 @@ import { terraformExpressionOf } from '../../lib/cdktf-adapter';
 import {
   CLOUD_PLATFORM_SCOPE,
   GCP_METADATA_VALUE_MAX_BYTES,
-  GcpNodeInstanceTemplateProps,
-  gcpComputeInstances,
-  gcpNodeInstanceTemplate,
   gcpSecret,
   gcpServiceAccount,
   gcpStaticInstance,
@@ -15,6 +12,7 @@ import {
   grantSecretAccess,
   grantSecretVersionAdder,
 } from '../../lib/gcp/vm';
+import { GcpNodeInstanceTemplateProps, gcpComputeInstances, gcpNodeInstanceTemplate } from '../../lib/gcp/node-template';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type Json = Record<string, any>;

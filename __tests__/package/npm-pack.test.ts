@@ -84,13 +84,13 @@ test('a user project composes its own AWS cluster from the installed package and
     `
     const { App, TerraformStack } = require('cdktf');
     const { AwsProvider } = require('@cdktf/provider-aws/lib/provider');
-    const { BastionVpc, SlurmController, ComputeNodePool, GpuPartition } = require('cdktf-slurm');
+    const { BastionVpc, SlurmController, ComputeNodePool, Ec2Nodes, GpuPartition } = require('cdktf-slurm');
     const app = new App({ outdir: 'out' });
     const stack = new TerraformStack(app, 'mine');
     new AwsProvider(stack, 'aws', { region: 'eu-west-1' });
     const network = new BastionVpc(stack, 'Net', { cidr: '10.20.0.0/16' });
     const controller = new SlurmController(stack, 'Ctl', { network, clusterName: 'mine' });
-    const pool = new ComputeNodePool(stack, 'Gpu', { controller, instanceType: 'g6.xlarge', maxCount: 3 });
+    const pool = new ComputeNodePool(stack, 'Gpu', { controller, nodes: Ec2Nodes.of({ instanceType: 'g6.xlarge' }), maxCount: 3 });
     new GpuPartition(stack, 'Part', { controller, name: 'gpu', pools: [pool], default: true });
     app.synth();
     `,
@@ -114,14 +114,14 @@ describe('a user project opts into the security policy pack with one line and ru
     const { App, TerraformStack } = require('cdktf');
     const { AwsProvider } = require('@cdktf/provider-aws/lib/provider');
     const { EbsVolume } = require('@cdktf/provider-aws/lib/ebs-volume');
-    const { BastionVpc, SlurmController, ComputeNodePool, GpuPartition, enforceSecurityPolicy } = require('cdktf-slurm');
+    const { BastionVpc, SlurmController, ComputeNodePool, Ec2Nodes, GpuPartition, enforceSecurityPolicy } = require('cdktf-slurm');
     const app = new App();
     const stack = new TerraformStack(app, 'mine');
     enforceSecurityPolicy(stack);
     new AwsProvider(stack, 'aws', { region: 'eu-west-1' });
     const network = new BastionVpc(stack, 'Net', { cidr: '10.20.0.0/16' });
     const controller = new SlurmController(stack, 'Ctl', { network, clusterName: 'mine' });
-    const pool = new ComputeNodePool(stack, 'Gpu', { controller, instanceType: 'g6.xlarge', maxCount: 3 });
+    const pool = new ComputeNodePool(stack, 'Gpu', { controller, nodes: Ec2Nodes.of({ instanceType: 'g6.xlarge' }), maxCount: 3 });
     new GpuPartition(stack, 'Part', { controller, name: 'gpu', pools: [pool], default: true });
     ${withPlainVolume ? "new EbsVolume(stack, 'Scratch', { availabilityZone: 'eu-west-1a', size: 100 });" : ''}
     app.synth();

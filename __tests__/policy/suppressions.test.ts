@@ -16,6 +16,7 @@ import { GcpClusterNetwork } from '../../lib/constructs/gcp-cluster-network';
 import { SlurmController } from '../../lib/constructs/slurm-controller';
 import { PolicyRecord, SecurityPolicy, enforceSecurityPolicy, suppressPolicyRule } from '../../lib/policy';
 import { SHIPPED_STACKS } from '../../stacks/shipped';
+import { GceNodes } from '../../lib/gcp/gce-nodes';
 
 type Json = Record<string, any>;
 
@@ -139,8 +140,8 @@ describe('enforcement', () => {
         project: 'my-hpc-project', region: 'us-central1', zone: 'us-central1-a', namePrefix: 'hpc', gpuNetworkCount: 8,
       });
       const controller = new SlurmController(stack, 'Ctl', { network, clusterName: 'hpc' });
-      const a3 = new ComputeNodePool(stack, 'Pool', { controller, name: 'a3', machineType: 'a3-megagpu-8g', count: 2, tcpxo: {}, secureBoot });
-      const cpu = new ComputeNodePool(stack, 'Cpu', { controller, name: 'cpu', machineType: 'n2-standard-8', count: 1, secureBoot });
+      const a3 = new ComputeNodePool(stack, 'Pool', { controller, name: 'a3', nodes: GceNodes.of({ machineType: 'a3-megagpu-8g', tcpxo: {}, secureBoot }), count: 2 });
+      const cpu = new ComputeNodePool(stack, 'Cpu', { controller, name: 'cpu', nodes: GceNodes.of({ machineType: 'n2-standard-8', secureBoot }), count: 1 });
       new Partition(stack, 'Batch', { controller, name: 'batch', pools: [cpu, a3], default: true });
       enforceSecurityPolicy(stack);
       Testing.synth(stack);

@@ -20,6 +20,8 @@ import { MonitoringStack } from '../../lib/constructs/monitoring-stack';
 import { NfsShare } from '../../lib/constructs/nfs-share';
 import { Partition } from '../../lib/constructs/partition';
 import { SlurmController, SlurmControllerProps } from '../../lib/constructs/slurm-controller';
+import { Ec2Nodes } from '../../lib/aws/ec2-nodes';
+import { GceNodes } from '../../lib/gcp/gce-nodes';
 
 interface Ctx { app: App; stack: TerraformStack }
 /** [name, build, construct path, field, a piece of the value as the message shows it] */
@@ -29,7 +31,7 @@ const FSID = '6d1f3b9e-2f0c-4b0a-9c5e-1f2a3b4c5d6e';
 const net = (c: Ctx, props: Partial<BastionVpcProps> = {}) => new BastionVpc(c.stack, 'Net', { cidr: '10.0.0.0/16', ...props });
 const ctl = (c: Ctx, props: Partial<SlurmControllerProps> = {}) => new SlurmController(c.stack, 'Ctl', { network: net(c), clusterName: 'hpc', ...props });
 const pool = (c: Ctx, props: Partial<ComputeNodePoolProps> = {}, controller = ctl(c)) =>
-  new ComputeNodePool(c.stack, 'Gpu', { controller, name: 'gpu', instanceType: 'g5.12xlarge', count: 2, ...props } as ComputeNodePoolProps);
+  new ComputeNodePool(c.stack, 'Gpu', { controller, name: 'gpu', nodes: Ec2Nodes.of({ instanceType: 'g5.12xlarge' }), count: 2, ...props } as ComputeNodePoolProps);
 /** A complete cluster (one pool, one default partition), for failures that appear only when it synthesizes. */
 const cluster = (c: Ctx, props: Partial<SlurmControllerProps> = {}) => {
   const controller = ctl(c, props);
@@ -70,15 +72,15 @@ const CASES: Case[] = [
   ['minCount above maxCount', (c) => pool(c, { count: undefined, maxCount: 2, minCount: 3 }), 'cat/Gpu', 'minCount', '3'],
   ['a GPU count the instance type does not have', (c) => pool(c, { gpus: { count: 8 } }), 'cat/Gpu', 'gpus', '8'],
   ['a GPU model the instance type does not have', (c) => pool(c, { gpus: { type: 'h100' } }), 'cat/Gpu', 'gpus', 'h100'],
-  ['GPUs on a CPU instance type', (c) => pool(c, { instanceType: 'c6i.large', gpus: { count: 1 } }), 'cat/Gpu', 'gpus', 'c6i.large'],
-  ['EFA on a type without it', (c) => pool(c, { instanceType: 'c6i.large', efa: true }), 'cat/Gpu', 'efa', 'true'],
-  ['a Compute Engine reservation on AWS', (c) => pool(c, { reservationName: 'r' }), 'cat/Gpu', 'reservationName', 'r'],
+  ['GPUs on a CPU instance type', (c) => pool(c, { nodes: Ec2Nodes.of({ instanceType: 'c6i.large' }), gpus: { count: 1 } }), 'cat/Gpu', 'gpus', 'c6i.large'],
+  ['EFA on a type without it', (c) => pool(c, { nodes: Ec2Nodes.of({ instanceType: 'c6i.large', efa: true }) }), 'cat/Gpu', 'nodes.efa', 'true'],
+  ['Compute Engine nodes on an AWS controller', (c) => pool(c, { nodes: GceNodes.of({ machineType: 'n2-standard-8', reservationName: 'r' }) }), 'cat/Gpu', 'nodes', 'n2-standard-8'],
   ['Apptainer with a short checksum', (c) => pool(c, { apptainer: { version: '1.3.6', sha256: 'abc' } }), 'cat/Gpu', 'sha256', 'abc'],
   ['zero GPU shards', (c) => pool(c, { gpus: { shardsPerGpu: 0 } }), 'cat/Gpu', 'shardsPerGpu', '0'],
   // Partitions
   ['a pool no partition uses', (c) => {
     const { controller } = cluster(c);
-    new ComputeNodePool(c.stack, 'Orphan', { controller, name: 'orphan', instanceType: 'c6i.large', count: 1 });
+    new ComputeNodePool(c.stack, 'Orphan', { controller, name: 'orphan', nodes: Ec2Nodes.of({ instanceType: 'c6i.large' }), count: 1 });
   }, 'cat/Ctl', 'nodePools', 'orphan'],
   ['a partition without pools', (c) => { const controller = ctl(c); new Partition(c.stack, 'Other', { controller, name: 'other', pools: [], default: true }); }, 'cat/Other', 'pools', '[]'],
   ['a cluster without partitions', (c) => { pool(c); }, 'cat/Ctl', 'partitions', '[]'],
@@ -108,12 +110,12 @@ const CASES: Case[] = [
   ['an A3 Mega pool without its GPU networks', (c) => {
     const network = gcp(c);
     const controller = new SlurmController(c.stack, 'Ctl', { network, clusterName: 'hpc' });
-    new ComputeNodePool(c.stack, 'A3', { controller, name: 'a3', machineType: 'a3-megagpu-8g', count: 2 });
+    new ComputeNodePool(c.stack, 'A3', { controller, name: 'a3', nodes: GceNodes.of({ machineType: 'a3-megagpu-8g' }), count: 2 });
   }, 'cat/A3', 'controller.network.gpuNetworks', '0'],
   ['an AWS instance type on GCP', (c) => {
     const network = gcp(c);
     const controller = new SlurmController(c.stack, 'Ctl', { network, clusterName: 'hpc' });
-    new ComputeNodePool(c.stack, 'P', { controller, name: 'p', instanceType: 'g5.12xlarge', count: 1 });
+    new ComputeNodePool(c.stack, 'P', { controller, name: 'p', nodes: Ec2Nodes.of({ instanceType: 'g5.12xlarge' }), count: 1 });
   }, 'cat/P', 'instanceType', 'g5.12xlarge'],
 ];
 

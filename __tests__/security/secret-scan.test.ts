@@ -14,6 +14,7 @@ import { ComputeNodePool } from '../../lib/constructs/compute-node-pool';
 import { GcpClusterNetwork } from '../../lib/constructs/gcp-cluster-network';
 import { SlurmController } from '../../lib/constructs/slurm-controller';
 import { SHIPPED_STACKS } from '../../stacks/shipped';
+import { SshHosts } from '../../lib/ssh/ssh-hosts';
 
 type Json = Record<string, any>;
 const SENTINEL = 'SeNtInEl9f3a7c2e';
@@ -30,13 +31,15 @@ const PLANTED: [string, () => void][] = [
     const { stack, network } = aws('a');
     new SlurmController(stack, 'Ctl', { network, clusterName: 'hpc', mesh: { tailscale: { authKey: `tskey-auth-${SENTINEL}` } } });
   }],
-  ['ssh.privateKey as a literal', () => {
+  ['nodes.privateKey (SSH) as a literal', () => {
     const { stack, network } = aws('b');
     const key = new TerraformVariable(stack, 'ts', { type: 'string', sensitive: true });
     const controller = new SlurmController(stack, 'Ctl', { network, clusterName: 'hpc', mesh: { tailscale: { authKey: key.stringValue } } });
     new ComputeNodePool(stack, 'Gpu', {
-      controller, name: 'gpu', cpus: 8, realMemoryMiB: 30000,
-      ssh: { hosts: [{ address: '203.0.113.5', user: 'ubuntu' }], privateKey: `-----BEGIN OPENSSH PRIVATE KEY-----\n${SENTINEL}\n-----END OPENSSH PRIVATE KEY-----\n` },
+      controller, name: 'gpu',
+      nodes: SshHosts.of([{ address: '203.0.113.5', user: 'ubuntu' }], {
+        cpus: 8, realMemoryMiB: 30000, privateKey: `-----BEGIN OPENSSH PRIVATE KEY-----\n${SENTINEL}\n-----END OPENSSH PRIVATE KEY-----\n`,
+      }),
     });
   }],
   ['mail.passwordSecret holding the password', () => {

@@ -17,6 +17,9 @@ import { SlurmController } from '../../lib/constructs/slurm-controller';
 import { nodeScripts } from '../../lib/cloudinit';
 import { sshAddressProblem } from '../../lib/ssh';
 import { interpolations, terraformLiteralValue } from '../terraform/template-strings';
+import { DockerNodes } from '../../lib/docker/docker-nodes';
+import { SshHosts, SshHostsSettings } from '../../lib/ssh/ssh-hosts';
+import type { SshHost } from '../../lib/ssh/ssh-placement';
 
 /** A file's content as Terraform hands it over: references stay, literal text is unescaped. */
 const readAsTerraform = (s: string): string => (interpolations(s).length > 0 ? s : terraformLiteralValue(s));
@@ -42,17 +45,17 @@ function cluster(opts: { mesh?: boolean } = {}) {
   return { app, stack, controller, sshKey };
 }
 
-function good(sshKey: TerraformVariable): Omit<ComputeNodePoolProps, 'controller'> {
-  return {
-    name: 'cloud',
-    ssh: {
-      hosts: [{ address: '203.0.113.7' }, { address: 'gpu-b.example.com', user: 'root' }],
-      privateKey: sshKey.stringValue,
-    },
-    cpus: 30,
-    realMemoryMiB: 200000,
-    gpus: { type: 'a100', count: 1 },
-  };
+const HOSTS: readonly SshHost[] = [{ address: '203.0.113.7' }, { address: 'gpu-b.example.com', user: 'root' }];
+type SshOverride = { readonly hosts?: readonly SshHost[] } & Partial<SshHostsSettings>;
+
+/** The two hosts, with the hardware and key of `good`, and what a test changes. */
+function sshNodes(sshKey: TerraformVariable, over: SshOverride = {}): SshHosts {
+  const { hosts = HOSTS, ...settings } = over;
+  return SshHosts.of(hosts, { privateKey: sshKey.stringValue, cpus: 30, realMemoryMiB: 200000, ...settings } as SshHostsSettings);
+}
+
+function good(sshKey: TerraformVariable, over: SshOverride = {}): Omit<ComputeNodePoolProps, 'controller'> {
+  return { name: 'cloud', nodes: sshNodes(sshKey, over), gpus: { type: 'a100', count: 1 } };
 }
 
 function fullSynth(): { tf: Json; text: string; stack: TerraformStack } {
@@ -200,18 +203,15 @@ describe('SSH pool: behaviour that changes the plan', () => {
 
   test('pinned host keys go into the connection by count.index; a custom port is used', () => {
     const tf = synth(({ stack, controller, sshKey }) => {
-      const base = good(sshKey);
       const p = new ComputeNodePool(stack, 'Cloud', {
         controller,
-        ...base,
-        ssh: {
-          ...base.ssh!,
+        ...good(sshKey, {
           port: 2222,
           hosts: [
             { address: '203.0.113.7', hostKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA0 host-a' },
             { address: '203.0.113.8', hostKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB1' },
           ],
-        },
+        }),
       });
       new GpuPartition(stack, 'Gpu', { controller, pools: [p] });
     });
@@ -224,7 +224,7 @@ describe('SSH pool: behaviour that changes the plan', () => {
   test('the fingerprint is stable across synths and moves when node.env changes (hardware)', () => {
     const fp = (cpus: number) =>
       only(synth(({ stack, controller, sshKey }) => {
-        const p = new ComputeNodePool(stack, 'Cloud', { controller, ...good(sshKey), cpus });
+        const p = new ComputeNodePool(stack, 'Cloud', { controller, ...good(sshKey, { cpus }) });
         new GpuPartition(stack, 'Gpu', { controller, pools: [p] });
       })).triggers_replace.bootstrap;
     expect(fp(30)).toBe(fp(30));
@@ -233,7 +233,7 @@ describe('SSH pool: behaviour that changes the plan', () => {
 
   test('a key read with Fn.file is accepted (a reference)', () => {
     const tf = synth(({ stack, controller, sshKey }) => {
-      const p = new ComputeNodePool(stack, 'Cloud', { controller, ...good(sshKey), ssh: { ...good(sshKey).ssh!, privateKey: Fn.file('/home/me/.ssh/id_ed25519') } });
+      const p = new ComputeNodePool(stack, 'Cloud', { controller, ...good(sshKey, { privateKey: Fn.file('/home/me/.ssh/id_ed25519') }) });
       new GpuPartition(stack, 'Gpu', { controller, pools: [p] });
     });
     expect(only(tf).connection.private_key).toBe('${file("/home/me/.ssh/id_ed25519")}');
@@ -251,30 +251,27 @@ describe('SSH pool: behaviour that changes the plan', () => {
 describe('SSH pool: bad input fails at construction with path, field, value and fix', () => {
   const LITERAL = '-----BEGIN OPENSSH PRIVATE KEY-----\nLITERALsentinel0123\n-----END OPENSSH PRIVATE KEY-----';
   type Case = [string, (key: TerraformVariable) => Partial<ComputeNodePoolProps>, RegExp];
-  const withSsh = (key: TerraformVariable, ssh: Json) => ({ ssh: { ...good(key).ssh!, ...ssh } as any });
+  const withSsh = (key: TerraformVariable, over: Json) => ({ nodes: sshNodes(key, over as SshOverride) });
   const cases: Case[] = [
-    ['no hosts', (k) => withSsh(k, { hosts: [] }), /test\/P: ssh\.hosts = \[\]: no hosts given\. List the GPU hosts/],
-    ['count ≠ hosts', () => ({ count: 3 }), /test\/P: count = 3: differs from ssh\.hosts\.length \(2\).*Drop count/],
+    ['no hosts', (k) => withSsh(k, { hosts: [] }), /test\/P: nodes\.hosts = \[\]: no hosts given\. List the GPU hosts/],
+    ['count ≠ hosts', () => ({ count: 3 }), /test\/P: count = 3: differs from the number of hosts \(2\).*Drop count/],
     ['maxCount', () => ({ maxCount: 4 }), /test\/P: maxCount = 4: SSH hosts are always on/],
-    ['literal private key', (k) => withSsh(k, { privateKey: LITERAL }), /test\/P: ssh\.privateKey = "<literal, \d+ characters>": a literal private key would be written into the synthesized plan\. Pass a sensitive TerraformVariable/],
-    ['key text around a reference', (k) => withSsh(k, { privateKey: `-----BEGIN OPENSSH PRIVATE KEY-----\n${k.stringValue}` }), /ssh\.privateKey = .*holds key material as a literal around a reference/],
-    ['empty private key', (k) => withSsh(k, { privateKey: '' }), /ssh\.privateKey = .*no private key given/],
-    ['both docker and ssh', () => ({ docker: { host: 'ssh://me@gpu-box' } }), /test\/P: docker = \{"host":"ssh:\/\/me@gpu-box"\}: a pool is placed in exactly one way.*Drop docker/],
-    ['both instanceType and ssh', () => ({ instanceType: 'g5.xlarge' }), /test\/P: instanceType = "g5\.xlarge": a pool is placed in exactly one way/],
-    ['address with a scheme', (k) => withSsh(k, { hosts: [{ address: 'ssh://203.0.113.7' }] }), /test\/P: ssh\.hosts\[0\]\.address = "ssh:\/\/203\.0\.113\.7": holds a scheme, user@ or spaces/],
-    ['address with user@', (k) => withSsh(k, { hosts: [{ address: 'ubuntu@gpu-a' }] }), /test\/P: ssh\.hosts\[0\]\.address = "ubuntu@gpu-a": holds a scheme, user@ or spaces.*Give the host's public DNS name or IP/],
-    ['underscore host name', (k) => withSsh(k, { hosts: [{ address: 'gpu_a.example.com' }] }), /ssh\.hosts\[0\]\.address = "gpu_a\.example\.com": is not a DNS name or IP address/],
-    ['bad IPv6', (k) => withSsh(k, { hosts: [{ address: '2001:db8::1::2' }] }), /ssh\.hosts\[0\]\.address = "2001:db8::1::2": is not a valid IPv6 address/],
-    ['bad IPv4', (k) => withSsh(k, { hosts: [{ address: '203.0.113.300' }] }), /ssh\.hosts\[0\]\.address = "203\.0\.113\.300": is not a valid IPv4 address/],
-    ['empty address', (k) => withSsh(k, { hosts: [{ address: '' }] }), /ssh\.hosts\[0\]\.address = "": is empty/],
-    ['duplicate host', (k) => withSsh(k, { hosts: [{ address: 'gpu-a' }, { address: 'GPU-A' }] }), /ssh\.hosts\[1\]\.address = "GPU-A": is also ssh\.hosts\[0\]/],
-    ['bad user', (k) => withSsh(k, { hosts: [{ address: 'gpu-a', user: 'Ubuntu Admin' }] }), /ssh\.hosts\[0\]\.user = "Ubuntu Admin": is not a login name/],
-    ['bad host key', (k) => withSsh(k, { hosts: [{ address: 'gpu-a', hostKey: 'SHA256:abc' }] }), /ssh\.hosts\[0\]\.hostKey = "SHA256:abc": is not an SSH public host key/],
-    ['host keys on some hosts only', (k) => withSsh(k, { hosts: [{ address: 'gpu-a', hostKey: 'ssh-ed25519 AAAAC3Nz' }, { address: 'gpu-b' }] }), /ssh\.hosts\[\]\.hostKey = "1 of 2 hosts": host keys are pinned on some hosts only/],
-    ['bad port', (k) => withSsh(k, { port: 70000 }), /ssh\.port = 70000: is not a TCP port/],
-    ['missing cpus', () => ({ cpus: undefined }), /test\/P: cpus = undefined: an SSH pool needs the CPUs per node.*Set cpus to what each host may use/],
+    ['literal private key', (k) => withSsh(k, { privateKey: LITERAL }), /test\/P: nodes\.privateKey = "<literal, \d+ characters>": a literal private key would be written into the synthesized plan\. Pass a sensitive TerraformVariable/],
+    ['key text around a reference', (k) => withSsh(k, { privateKey: `-----BEGIN OPENSSH PRIVATE KEY-----\n${k.stringValue}` }), /nodes\.privateKey = .*holds key material as a literal around a reference/],
+    ['empty private key', (k) => withSsh(k, { privateKey: '' }), /nodes\.privateKey = .*no private key given/],
+    ['address with a scheme', (k) => withSsh(k, { hosts: [{ address: 'ssh://203.0.113.7' }] }), /test\/P: nodes\.hosts\[0\]\.address = "ssh:\/\/203\.0\.113\.7": holds a scheme, user@ or spaces/],
+    ['address with user@', (k) => withSsh(k, { hosts: [{ address: 'ubuntu@gpu-a' }] }), /test\/P: nodes\.hosts\[0\]\.address = "ubuntu@gpu-a": holds a scheme, user@ or spaces.*Give the host's public DNS name or IP/],
+    ['underscore host name', (k) => withSsh(k, { hosts: [{ address: 'gpu_a.example.com' }] }), /nodes\.hosts\[0\]\.address = "gpu_a\.example\.com": is not a DNS name or IP address/],
+    ['bad IPv6', (k) => withSsh(k, { hosts: [{ address: '2001:db8::1::2' }] }), /nodes\.hosts\[0\]\.address = "2001:db8::1::2": is not a valid IPv6 address/],
+    ['bad IPv4', (k) => withSsh(k, { hosts: [{ address: '203.0.113.300' }] }), /nodes\.hosts\[0\]\.address = "203\.0\.113\.300": is not a valid IPv4 address/],
+    ['empty address', (k) => withSsh(k, { hosts: [{ address: '' }] }), /nodes\.hosts\[0\]\.address = "": is empty/],
+    ['duplicate host', (k) => withSsh(k, { hosts: [{ address: 'gpu-a' }, { address: 'GPU-A' }] }), /nodes\.hosts\[1\]\.address = "GPU-A": is also nodes\.hosts\[0\]/],
+    ['bad user', (k) => withSsh(k, { hosts: [{ address: 'gpu-a', user: 'Ubuntu Admin' }] }), /nodes\.hosts\[0\]\.user = "Ubuntu Admin": is not a login name/],
+    ['bad host key', (k) => withSsh(k, { hosts: [{ address: 'gpu-a', hostKey: 'SHA256:abc' }] }), /nodes\.hosts\[0\]\.hostKey = "SHA256:abc": is not an SSH public host key/],
+    ['host keys on some hosts only', (k) => withSsh(k, { hosts: [{ address: 'gpu-a', hostKey: 'ssh-ed25519 AAAAC3Nz' }, { address: 'gpu-b' }] }), /nodes\.hosts\[\]\.hostKey = "1 of 2 hosts": host keys are pinned on some hosts only/],
+    ['bad port', (k) => withSsh(k, { port: 70000 }), /nodes\.port = 70000: is not a TCP port/],
+    ['missing cpus (from JavaScript)', (k) => withSsh(k, { cpus: undefined }), /test\/P: nodes\.cpus = undefined: an SSH pool needs the CPUs per node.*Set nodes\.cpus to what each host may use/],
     ['GPU type missing', () => ({ gpus: { count: 1 } }), /gpus\.type = undefined: an SSH pool needs the GRES type/],
-    ['EC2-only prop', () => ({ amiId: 'ami-123' }), /capacityType\/amiId\/rootVolumeSizeGiB\/efa = .*these apply to EC2 pools only/],
   ];
   test.each(cases)('%s', (_name, override, message) => {
     const { stack, controller, sshKey } = cluster();
@@ -291,7 +288,7 @@ describe('SSH pool: bad input fails at construction with path, field, value and 
   test('an SSH pool needs a controller on a mesh', () => {
     const { stack, controller, sshKey } = cluster({ mesh: false });
     expect(() => new ComputeNodePool(stack, 'P', { controller, ...good(sshKey) })).toThrow(
-      /test\/P: ssh = \{"hosts":2\}: controller test\/Ctl has no mesh, so hosts outside the VPC cannot reach it\. Give the SlurmController mesh/,
+      /test\/P: nodes = \{"hosts":2\}: controller test\/Ctl has no mesh, so hosts outside the VPC cannot reach it\. Give the SlurmController mesh/,
     );
   });
 });
@@ -325,7 +322,7 @@ describe('shared directory: the controller exports it to the mesh, SSH and Docke
   function synthShared(sharedDirectory: Json | undefined) {
     const { stack, controller, sshKey, network } = sharedCluster(sharedDirectory);
     const ssh = new ComputeNodePool(stack, 'Cloud', { controller, ...good(sshKey) });
-    const dock = new ComputeNodePool(stack, 'Box', { controller, name: 'box', docker: { host: 'ssh://me@box' }, count: 1, cpus: 8, realMemoryMiB: 30000, gpus: { type: 'rtx3070', count: 1 } });
+    const dock = new ComputeNodePool(stack, 'Box', { controller, name: 'box', nodes: DockerNodes.on('ssh://me@box', { cpus: 8, realMemoryMiB: 30000 }), count: 1, gpus: { type: 'rtx3070', count: 1 } });
     new GpuPartition(stack, 'Gpu', { controller, pools: [ssh, dock], default: true });
     const tf = JSON.parse(Testing.synth(stack));
     const ctl = Object.entries(tf.resource.aws_instance as Json).find(([id]) => id.startsWith('Ctl_Instance'))![1] as Json;

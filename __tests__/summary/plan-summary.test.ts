@@ -14,6 +14,7 @@ import { GpuPartition } from '../../lib/constructs/gpu-partition';
 import { SlurmController, SlurmControllerProps } from '../../lib/constructs/slurm-controller';
 import { ClusterPlan, CostEstimate, DEFAULT_PRICES, HOURS_PER_MONTH } from '../../lib/summary';
 import { SHIPPED_STACKS } from '../../stacks/shipped';
+import { Ec2Nodes } from '../../lib/aws/ec2-nodes';
 
 type Written = { plan: ClusterPlan; cost: CostEstimate };
 
@@ -128,7 +129,7 @@ test('ceph-lab: the MicroCeph server and its OSD disks are priced', () => {
 describe('a user cluster', () => {
   function synthUserCluster(
     extra: Partial<SlurmControllerProps>,
-    pool: Partial<ComputeNodePoolProps> = { instanceType: 'g6.xlarge' },
+    pool: Partial<ComputeNodePoolProps> = { nodes: Ec2Nodes.of({ instanceType: 'g6.xlarge' }) },
     withPartition = true,
   ): { dir: string; infos: string[]; error?: Error } {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'plan-user-'));
@@ -137,7 +138,7 @@ describe('a user cluster', () => {
     new AwsProvider(stack, 'aws', { region: 'eu-west-1' });
     const network = new BastionVpc(stack, 'Net', { cidr: '10.20.0.0/16' });
     const controller = new SlurmController(stack, 'Ctl', { network, clusterName: 'mine', ...extra });
-    const gpus = new ComputeNodePool(stack, 'Gpu', { controller, maxCount: 3, ...pool });
+    const gpus = new ComputeNodePool(stack, 'Gpu', { controller, maxCount: 3, ...pool } as ComputeNodePoolProps);
     if (withPartition) new GpuPartition(stack, 'Part', { controller, name: 'gpu', pools: [gpus], default: true });
     let error: Error | undefined;
     try {
@@ -160,7 +161,7 @@ describe('a user cluster', () => {
   });
 
   test('lists what the table cannot price instead of guessing', () => {
-    const { dir, infos: printed } = synthUserCluster({}, { instanceType: 'g6e.2xlarge', cpus: 8, realMemoryMiB: 60000, gpus: { type: 'l40s', count: 1 } });
+    const { dir, infos: printed } = synthUserCluster({}, { nodes: Ec2Nodes.of({ instanceType: 'g6e.2xlarge', cpus: 8, realMemoryMiB: 60000 }), gpus: { type: 'l40s', count: 1 } });
     try {
       expect(printed.join('\n')).toMatch(/not priced \(add them with planSummary\.prices\): pool gpu: g6e\.2xlarge/);
     } finally {
@@ -181,7 +182,7 @@ describe('a user cluster', () => {
 
   test('a cluster that fails validation gets no summary written', () => {
     // No partition: the cluster model fails when the stack synthesizes, after every construct was made.
-    const { dir, error } = synthUserCluster({}, { instanceType: 'g6.xlarge' }, false);
+    const { dir, error } = synthUserCluster({}, { nodes: Ec2Nodes.of({ instanceType: 'g6.xlarge' }) }, false);
     try {
       expect(error?.message).toMatch(/has no partitions/);
     } finally {

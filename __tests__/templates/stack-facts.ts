@@ -18,6 +18,8 @@ import { GpuPartition } from '../../lib/constructs/gpu-partition';
 import { SlurmController } from '../../lib/constructs/slurm-controller';
 import { NCCL_TCPXO_PROFILE_PATH } from '../../lib/gcp/tcpxo';
 import { SHIPPED_STACKS } from '../../stacks/shipped';
+import { GcePoolNodes } from '../../lib/gcp/gce-nodes';
+import { DockerNodes } from '../../lib/docker/docker-nodes';
 
 type Json = Record<string, any>;
 
@@ -100,7 +102,7 @@ function synthesizedResources(stack: TerraformStack, tf: Json, pool: ComputeNode
 }
 
 function fabricOf(pool: ComputeNodePool, resources: Json[]): Fabric {
-  if (pool.gcp?.tcpxo !== undefined) return 'tcpxo';
+  if (pool.nodes instanceof GcePoolNodes && pool.nodes.tcpxo !== undefined) return 'tcpxo';
   if (pool.fileSystemClientNetwork.kind === 'mesh') return 'mesh';
   const efa = resources.some((r) => ((r.network_interfaces ?? []) as Json[]).some((n) => /^efa/.test(String(n.interface_type))));
   return efa ? 'efa' : 'none';
@@ -177,10 +179,8 @@ export function defaultMeshSharedMounts(): readonly string[] {
   const pool = new ComputeNodePool(stack, 'Gpus', {
     controller,
     name: 'gpu',
-    docker: {},
+    nodes: DockerNodes.on('unix:///var/run/docker.sock', { cpus: 8, realMemoryMiB: 28000 }),
     count: 1,
-    cpus: 8,
-    realMemoryMiB: 28000,
     gpus: { type: 'rtx3070', count: 1 },
   });
   new GpuPartition(stack, 'Gpu', { controller, name: 'gpu', pools: [pool], default: true });

@@ -18,6 +18,8 @@ import { SlurmController } from '../../lib/constructs/slurm-controller';
 import { terraformLiteral } from '../../lib/cdktf-adapter';
 import { SHIPPED_STACKS } from '../../stacks/shipped';
 import { directives, interpolations, stringsOf, terraformLiteralValue } from './template-strings';
+import { DockerNodes } from '../../lib/docker/docker-nodes';
+import { SshHosts } from '../../lib/ssh/ssh-hosts';
 
 type Json = Record<string, any>;
 
@@ -41,11 +43,11 @@ function meshCluster(app: App): TerraformStack {
     sharedDirectory: {},
   });
   const box = new ComputeNodePool(stack, 'Box', {
-    controller, name: 'box', docker: {}, count: 1, cpus: 4, realMemoryMiB: 8000, gpus: { type: 'rtx3070', count: 1 },
+    controller, name: 'box', nodes: DockerNodes.on('unix:///var/run/docker.sock', { cpus: 4, realMemoryMiB: 8000 }), count: 1, gpus: { type: 'rtx3070', count: 1 },
   });
   const rented = new ComputeNodePool(stack, 'Rented', {
-    controller, name: 'rented', ssh: { hosts: [{ address: '203.0.113.7' }], privateKey: sshKey.stringValue },
-    cpus: 8, realMemoryMiB: 30000, gpus: { type: 'a100', count: 1 },
+    controller, name: 'rented', nodes: SshHosts.of([{ address: '203.0.113.7' }], { privateKey: sshKey.stringValue, cpus: 8, realMemoryMiB: 30000 }),
+    gpus: { type: 'a100', count: 1 },
   });
   new GpuPartition(stack, 'Gpu', { controller, pools: [box, rented], default: true });
   return stack;

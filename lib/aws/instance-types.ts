@@ -161,6 +161,8 @@ export interface PoolHardwareOptions {
   readonly realMemoryMiB?: number;
   /** Prefix of error messages, e.g. `ComputeNodePool 'gpu'` or a construct path. */
   readonly where: string;
+  /** Put before the type and hardware field names in messages (`nodes.`). @default none */
+  readonly fieldPrefix?: string;
 }
 
 export interface PoolHardware {

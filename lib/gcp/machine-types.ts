@@ -291,6 +291,8 @@ export interface GcpPoolHardwareOptions {
   readonly realMemoryMiB?: number;
   /** Prefix of error messages, e.g. `ComputeNodePool 'a3mega'` or a construct path. */
   readonly where: string;
+  /** Put before the type and hardware field names in messages (`nodes.`). @default none */
+  readonly fieldPrefix?: string;
 }
 
 export interface GcpPoolHardware {

@@ -53,6 +53,11 @@ export interface PoolHardwareRequest {
   readonly realMemoryMiB?: number;
   /** Prefix of error messages, e.g. a construct path. */
   readonly where: string;
+  /**
+   * Put before the names of the type and hardware fields in messages, where they are settings of a placement
+   * (`nodes.instanceType`); `gpus.*` are the pool's own. @default none
+   */
+  readonly fieldPrefix?: string;
 }
 
 export interface ResolvedPoolHardware<I> {
@@ -87,8 +92,9 @@ export function realMemoryForMiB(memoryMiB: number): number {
 export function resolvePoolHardware<I extends NodeTypeFacts>(table: NodeTypeTable<I>, request: PoolHardwareRequest): ResolvedPoolHardware<I> {
   const { name, gpus, cpus, realMemoryMiB, where } = request;
   const issues: ConfigIssue[] = [];
+  const prefix = request.fieldPrefix ?? '';
   const fail = (): never => {
-    throw new SlurmConfigError(issues, where);
+    throw new SlurmConfigError(issues.map((i) => (i.field.startsWith('gpus') ? i : { ...i, field: `${prefix}${i.field}` })), where);
   };
 
   if (typeof name !== 'string' || !table.namePattern.test(name)) {

@@ -1,2 +1,3 @@
 export * from './ssh-node-bootstrap';
 export * from './ssh-placement';
+export * from './ssh-hosts';

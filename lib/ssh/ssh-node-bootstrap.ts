@@ -31,7 +31,7 @@ export interface ResolvedSshHost {
 export interface SshNodeBootstrapProps {
   /** Node `i` is `hosts[i]`; the resource's `count` is `hosts.length`. */
   readonly hosts: readonly ResolvedSshHost[];
-  /** Terraform reference to the private key (see `SshPlacement.privateKey`). */
+  /** Terraform reference to the private key (see `SshHostsSettings.privateKey`). */
   readonly privateKey: string;
   /** @default 22 */
   readonly port?: number;

@@ -1,6 +1,6 @@
 /**
  * GPU hosts the library does not create but reaches over SSH (Lambda, RunPod, Paperspace, a lab box):
- * the `ssh` placement of a `ComputeNodePool`, and the checks its input gets at synth.
+ * what one host is, and the checks an SSH pool's input gets at synth (`SshHosts` in ssh-hosts.ts).
  */
 import { Token } from 'cdktf';
 
@@ -24,25 +24,6 @@ export interface SshHost {
    * @default none (no host-key check)
    */
   readonly hostKey?: string;
-}
-
-/**
- * Runs a pool's nodes on hosts you already have and reach by SSH. They are VMs with systemd; each is
- * bootstrapped by Terraform (file uploads, then the bootstrap over SSH), joins the controller's mesh and
- * registers itself with Slurm as a dynamic node `<pool>-<i>`, in host order.
- */
-export interface SshPlacement {
-  /** The hosts, in node order: `hosts[i]` becomes `<pool>-<i>`. */
-  readonly hosts: readonly SshHost[];
-  /**
-   * The SSH private key (PEM/OpenSSH text) as a Terraform reference: a sensitive `TerraformVariable`'s value, or
-   * `Fn.file(...)` of a path outside the repository. A literal is refused. Password authentication is never
-   * used. The key goes into the `connection` block only: Terraform does not store connection blocks in state,
-   * but saved plan files carry variable values, so treat plan files as secret.
-   */
-  readonly privateKey: string;
-  /** SSH port on every host. @default 22 */
-  readonly port?: number;
 }
 
 /** The user a host gets when it names none (Ubuntu cloud images' login user). */

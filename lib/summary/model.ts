@@ -50,7 +50,8 @@ export interface PoolPart {
   readonly kind: 'pool';
   readonly cluster: string;
   readonly name: string;
-  readonly cloud: PartCloud;
+  /** The placement's kind (`INodePlacement.kind`): one of `PartCloud`, or a placement of your own (left unpriced). */
+  readonly cloud: string;
   /** EC2 instance type or Compute Engine machine type; the host description for Docker/SSH pools. */
   readonly instanceType: string;
   /** Nodes always up. */
