@@ -27,11 +27,44 @@ export interface FixedHostSubnet {
   readonly reservedBy: string;
 }
 
+/** The cluster's long-lived hosts, each with its own default size. */
+export type FixedHostRole = 'controller' | 'login' | 'monitor';
+
+/**
+ * A fixed host's cloud settings (`instance: Ec2Instance.of({...})`, `GceInstance.of({...})`): what its VM is. Each
+ * field left out takes the backend's default for the host's role.
+ */
+export interface IHostSettings {
+  /** The backend that takes them (`IClusterBackend.name`). */
+  readonly backend: string;
+  /** How messages show them, e.g. `Ec2Instance.of({"instanceType":"m6i.xlarge"})`. */
+  readonly shown: string;
+  /** The instance or machine type. @default the backend's for the role */
+  readonly hostType?: string;
+  /** The boot image. @default the backend's */
+  readonly image?: string;
+  /** An SSH key pair, where the cloud has them. @default none */
+  readonly keyName?: string;
+  /** Boot disk, GiB. @default the backend's for the role */
+  readonly rootVolumeSizeGiB?: number;
+  /** The boot-disk field's name in these settings (`rootVolumeSizeGiB`, `bootDiskSizeGiB`), for messages. */
+  readonly diskField: string;
+}
+
 /** A cloud as the constructs see it. */
 export interface IClusterBackend {
   /** Short name in messages and the plan summary (`aws`, `gcp`). */
   readonly name: string;
   readonly capabilities: BackendCapabilities;
+  /** The instance or machine type of a fixed host whose settings name none. */
+  defaultHostType(role: FixedHostRole): string;
+  /** How a user gives this cloud's fixed-host settings, for messages: `Ec2Instance.of({ instanceType: 'm6i.xlarge' })`. */
+  readonly hostSettingsExample: string;
+  /**
+   * The secret references a host of this cluster may read (a job-mail password), and how to make one: `ref` is
+   * checked against `pattern`, never echoed.
+   */
+  secretReference(clusterName: string): { readonly pattern: RegExp; readonly fix: string };
   /**
    * The subnet fixed hosts go in.
    * @throws ConstructPropError naming `scope` when the network has no such subnet
@@ -68,6 +101,10 @@ export interface MonitorHostRequest {
   /** The monitoring VM's fixed address (not on the controller). @default none */
   readonly privateIp?: string;
   readonly hostType: string;
+  /** The boot image. @default the backend's */
+  readonly image?: string;
+  /** An SSH key pair, where the cloud has them. @default none */
+  readonly keyName?: string;
   readonly diskGiB: number;
   /** Private ranges that may open Grafana directly. */
   readonly grafanaAllowedCidrs: readonly string[];

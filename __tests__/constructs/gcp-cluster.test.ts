@@ -15,6 +15,8 @@ import { Partition } from '../../lib/constructs/partition';
 import { SlurmController, SlurmControllerProps } from '../../lib/constructs/slurm-controller';
 import { Ec2Nodes } from '../../lib/aws/ec2-nodes';
 import { GceNodes, GceNodesSettings } from '../../lib/gcp/gce-nodes';
+import { Ec2Instance } from '../../lib/aws/ec2-instance';
+import { GceInstance } from '../../lib/gcp/gce-instance';
 
 type Json = Record<string, any>;
 
@@ -80,9 +82,9 @@ describe('bad input fails with path, field, value and fix', () => {
     ['a mesh on a GCP controller',
       () => gcpCluster({}, { mesh: { tailscale: { authKey: 'x' } } }),
       /g\/Ctl: mesh = "<mesh>": applies to AWS controllers only.*IAP with OS Login/],
-    ['an EC2 instance type on a GCP controller',
-      () => gcpCluster({}, { instanceType: 'm6i.xlarge' }),
-      /g\/Ctl: instanceType = "m6i.xlarge": applies to AWS controllers only/],
+    ['EC2 settings on a GCP controller',
+      () => gcpCluster({}, { instance: Ec2Instance.of({ instanceType: 'm6i.xlarge' }) }),
+      /g\/Ctl: instance = "Ec2Instance\.of\(\{\\"instanceType\\":\\"m6i\.xlarge\\"\}\)": are AWS settings, and the cluster network is GCP\. Use instance: GceInstance\.of\(\{ machineType: 'n2-standard-8' \}\)/],
     ['a controller address Google reserves',
       () => gcpCluster({}, { hostIndex: 1 }),
       /g\/Ctl: hostIndex = 1: Google reserves the first two addresses of a subnet\. Use 2 or more/],
@@ -103,8 +105,8 @@ describe('bad input fails with path, field, value and fix', () => {
     const controller = new SlurmController(stack, 'Ctl', { network: new BastionVpc(stack, 'Net', { cidr: '10.0.0.0/16' }), clusterName: 'hpc' });
     expect(() => new ComputeNodePool(stack, 'Q', { controller, name: 'q', nodes: GceNodes.of({ machineType: 'n2-standard-8' }), count: 1 }))
       .toThrow(/a\/Q: nodes = "GceNodes\.of\(\{ machineType: 'n2-standard-8' \}\)": Compute Engine nodes need a controller on a Google Cloud network, and controller a\/Ctl is on AWS\. .*Ec2Nodes\.of/);
-    expect(() => new SlurmController(stack, 'Ctl2', { network: new BastionVpc(stack, 'Net2', { cidr: '10.1.0.0/16' }), clusterName: 'hpc2', machineType: 'n2-standard-8' }))
-      .toThrow(/a\/Ctl2: machineType = "n2-standard-8": applies to GCP controllers only/);
+    expect(() => new SlurmController(stack, 'Ctl2', { network: new BastionVpc(stack, 'Net2', { cidr: '10.1.0.0/16' }), clusterName: 'hpc2', instance: GceInstance.of({ machineType: 'n2-standard-8' }) }))
+      .toThrow(/a\/Ctl2: instance = .*n2-standard-8.*: are GCP settings, and the cluster network is AWS\. Use instance: Ec2Instance\.of/);
   });
 });
 

@@ -26,6 +26,7 @@ import { awsValidationAvailability, formatDiagnostics, validateAws } from '../te
 import { Ec2Nodes } from '../../lib/aws/ec2-nodes';
 import { GceNodes } from '../../lib/gcp/gce-nodes';
 import { DockerNodes } from '../../lib/docker/docker-nodes';
+import { Ec2Instance } from '../../lib/aws/ec2-instance';
 
 type Json = Record<string, any>;
 const havePromtool = spawnSync('promtool', ['--version']).status === 0;
@@ -198,7 +199,8 @@ describe('bad input fails at synth, naming path, field, value and fix', () => {
   test.each<[string, Omit<MonitoringStackProps, 'controller'>, RegExp]>([
     ['a public range for Grafana', { grafanaAllowedCidrs: ['0.0.0.0/0'] }, /m\/Monitor: grafanaAllowedCidrs\[0\] = "0\.0\.0\.0\/0": is not a private range; Grafana is never opened to the internet/],
     ['a non-CIDR', { grafanaAllowedCidrs: ['10.0.0.1'] }, /grafanaAllowedCidrs\[0\] = "10\.0\.0\.1": not an IPv4 CIDR block/],
-    ['a VM type with onController', { onController: true, instanceType: 'm6i.large' }, /m\/Monitor: instanceType = "m6i\.large": describes the monitoring VM, and onController puts the monitor on the controller/],
+    ['a VM type with onController', { onController: true, instance: Ec2Instance.of({ instanceType: 'm6i.large' }) }, /m\/Monitor: instance = .*m6i\.large.*: describes the monitoring VM, and onController puts the monitor on the controller/],
+    ['a boot disk beside diskGiB', { instance: Ec2Instance.of({ rootVolumeSizeGiB: 200 }) }, /m\/Monitor: instance\.rootVolumeSizeGiB = 200: is the monitor's diskGiB\. Give diskGiB instead/],
     ['a bad retention', { retention: '30 days' }, /retention = "30 days": is not a Prometheus retention/],
     ['the controller\'s address', { hostIndex: 10 }, /hostIndex = 10: 10\.0\.1\.10 is the controller's address/],
     ['a tiny disk', { diskGiB: 8 }, /diskGiB = 8: must be a whole number of GiB from 20/],

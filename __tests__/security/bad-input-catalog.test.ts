@@ -22,6 +22,8 @@ import { Partition } from '../../lib/constructs/partition';
 import { SlurmController, SlurmControllerProps } from '../../lib/constructs/slurm-controller';
 import { Ec2Nodes } from '../../lib/aws/ec2-nodes';
 import { GceNodes } from '../../lib/gcp/gce-nodes';
+import { Ec2Instance } from '../../lib/aws/ec2-instance';
+import { GceInstance } from '../../lib/gcp/gce-instance';
 
 interface Ctx { app: App; stack: TerraformStack }
 /** [name, build, construct path, field, a piece of the value as the message shows it] */
@@ -60,7 +62,7 @@ const CASES: Case[] = [
   ['an unsupported Slurm version', (c) => ctl(c, { slurmVersion: '21.08' as never }), 'cat/Ctl', 'slurmVersion', '21.08'],
   ['a controller address among AWS\'s reserved ones', (c) => ctl(c, { hostIndex: 2 }), 'cat/Ctl', 'hostIndex', '2'],
   ['a 4 GiB state volume', (c) => ctl(c, { stateVolumeSizeGiB: 4 }), 'cat/Ctl', 'stateVolumeSizeGiB', '4'],
-  ['a GCP machine type on AWS', (c) => ctl(c, { machineType: 'n2-standard-8' }), 'cat/Ctl', 'machineType', 'n2-standard-8'],
+  ['Compute Engine settings on AWS', (c) => ctl(c, { instance: GceInstance.of({ machineType: 'n2-standard-8' }) }), 'cat/Ctl', 'instance', 'n2-standard-8'],
   ['a literal Tailscale key', (c) => ctl(c, { mesh: { tailscale: { authKey: 'tskey-auth-abc' } } }), 'cat/Ctl', 'mesh.tailscale.authKey', 'characters'],
   ['a shared directory without a mesh', (c) => ctl(c, { sharedDirectory: {} }), 'cat/Ctl', 'sharedDirectory', '{}'],
   ['job mail through a relay without a port', (c) => ctl(c, { mail: { relay: 'smtp.example.org', from: 'a@example.org' } }), 'cat/Ctl', 'mail.relay', 'smtp.example.org'],
@@ -105,7 +107,7 @@ const CASES: Case[] = [
   }, 'cat/Gpu', 'mountPoint', '/data'],
   // MonitoringStack
   ['Grafana open to the internet', (c) => new MonitoringStack(c.stack, 'Mon', { controller: cluster(c).controller, grafanaAllowedCidrs: ['0.0.0.0/0'] }), 'cat/Mon', 'grafanaAllowedCidrs[0]', '0.0.0.0/0'],
-  ['a monitor VM type with onController', (c) => new MonitoringStack(c.stack, 'Mon', { controller: cluster(c).controller, onController: true, instanceType: 'm6i.large' }), 'cat/Mon', 'instanceType', 'm6i.large'],
+  ['a monitor VM type with onController', (c) => new MonitoringStack(c.stack, 'Mon', { controller: cluster(c).controller, onController: true, instance: Ec2Instance.of({ instanceType: 'm6i.large' }) }), 'cat/Mon', 'instance', 'm6i.large'],
   // GCP
   ['an A3 Mega pool without its GPU networks', (c) => {
     const network = gcp(c);

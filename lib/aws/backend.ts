@@ -4,18 +4,27 @@
  * may be made in the network's constructor.
  */
 import type { Construct, IConstruct } from 'constructs';
-import type { ControllerHostRequest, FixedHostSubnet, IClusterBackend, IControllerHost, IFixedHost, IMonitorHost, LoginHostRequest, MonitorHostRequest } from '../backend';
+import type { ControllerHostRequest, FixedHostRole, FixedHostSubnet, IClusterBackend, IControllerHost, IFixedHost, IMonitorHost, LoginHostRequest, MonitorHostRequest } from '../backend';
 import { ConstructPropError } from '../cdktf-adapter';
 import { AwsControllerHost } from './controller-host';
 import { AwsLoginHost } from './login-host';
 import { AwsMonitorHost } from './monitor-host';
 import type { IAwsClusterNetwork } from './network';
 
+/** Fixed hosts' EC2 types when their settings name none. */
+const AWS_HOST_TYPES: Readonly<Record<FixedHostRole, string>> = { controller: 'm6i.xlarge', login: 't3.large', monitor: 'm6i.large' };
+
 /** The backend of one AWS cluster network. */
 export function awsBackend(network: IAwsClusterNetwork): IClusterBackend {
   const backend: IClusterBackend = {
     name: 'aws',
     capabilities: { mesh: true, powerSaving: true },
+    defaultHostType: (role) => AWS_HOST_TYPES[role],
+    hostSettingsExample: "instance: Ec2Instance.of({ instanceType: 'm6i.xlarge' })",
+    secretReference: (clusterName) => ({
+      pattern: new RegExp(`^aws-secretsmanager:${clusterName}/[A-Za-z0-9/_+=.@-]+$`),
+      fix: `Store the password in Secrets Manager as '${clusterName}/smtp-password' and give 'aws-secretsmanager:${clusterName}/smtp-password'`,
+    }),
     fixedHostSubnet(scope: IConstruct): FixedHostSubnet {
       if (network.privateSubnets.length === 0) {
         throw new ConstructPropError(scope, 'network.privateSubnets', [], 'the controller needs a private subnet',

@@ -99,8 +99,9 @@ export class AwsMonitorHost implements IMonitorHost {
       scriptDelivery: { kind: 'fetch', fetcher: 'aws/fetch-bootstrap.sh' },
     }), { target: 'aws', role: 'monitor', where: scope.node.path }));
     this.instance = fixedEc2Host(scope, {
-      ami: ubuntuAmi(scope),
+      ami: ubuntuAmi(scope, request.image),
       instanceType: request.hostType,
+      keyName: request.keyName,
       subnetId: aws.network.privateSubnets[0].id,
       privateIp: ip,
       securityGroupIds: [group.id],

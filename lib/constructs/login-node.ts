@@ -1,6 +1,7 @@
 import { Token } from 'cdktf';
 import { Construct } from 'constructs';
-import type { IFixedHost } from '../backend';
+import type { IFixedHost, IHostSettings } from '../backend';
+import { resolveHostSettings } from './host-settings';
 import {
   ApptainerNodeSetup, ApptainerSettings, apptainerNodeSetup, buildNodeCloudConfig, EnrootNodeSetup, EnrootSettings, enrootNodeSetup, renderNodeUserData,
 } from '../cloudinit';
@@ -13,22 +14,17 @@ import type { ISlurmController } from './cluster-interfaces';
 
 export interface LoginNodeProps {
   readonly controller: ISlurmController;
-  /** EC2 instance type (AWS only). @default `t3.large` */
-  readonly instanceType?: string;
-  /** Compute Engine machine type (GCP only). @default `n2-standard-4` */
-  readonly machineType?: string;
+  /**
+   * The login node's VM, in its cloud's words: `Ec2Instance.of({ instanceType, amiId, keyName, rootVolumeSizeGiB })`
+   * or `GceInstance.of({ machineType, image, bootDiskSizeGiB })`.
+   * @default the backend's: `t3.large` on AWS, `n2-standard-4` on GCP; a 50 GiB boot disk; Ubuntu 24.04 LTS; no key
+   * pair (SSM Session Manager; on GCP, IAP with OS Login)
+   */
+  readonly instance?: IHostSettings;
   /** Host name; also the `Name` tag (AWS) or the VM name (GCP). @default `slurm-login` on AWS, `<cluster>-login` on GCP */
   readonly hostname?: string;
   /** Index of its fixed address in the controller's subnet. @default 11 (the controller has 10) */
   readonly hostIndex?: number;
-  /** Boot disk, GiB. @default 50 */
-  readonly rootVolumeSizeGiB?: number;
-  /** AWS only. @default the latest Ubuntu 24.04 LTS amd64 AMI */
-  readonly amiId?: string;
-  /** GCP only: boot image or family path. @default Ubuntu 24.04 LTS */
-  readonly image?: string;
-  /** EC2 key pair for SSH through the bastion (AWS only). @default none (SSM Session Manager; on GCP, IAP with OS Login) */
-  readonly keyName?: string;
   /**
    * Cluster file systems users see on the login node (home, shared data), mounted at boot (the same as
    * `fs.mountOn(login)`).
@@ -65,29 +61,23 @@ export class LoginNode extends Construct implements IFileSystemClient, IScrapeTa
   constructor(scope: Construct, id: string, props: LoginNodeProps) {
     super(scope, id);
     const ctl = props.controller;
-    const net = ctl.network;
     this.clusterName = ctl.clusterName;
     if (ctl.tailscale) {
       throw new ConstructPropError(this, 'controller', ctl.node.path, 'a login node in the VPC cannot reach a controller addressed on the mesh',
         'Use a controller without a mesh, or log in on a mesh host');
     }
-    const [wrong, fix] = net.cloud === 'gcp'
-      ? [{ instanceType: props.instanceType, amiId: props.amiId, keyName: props.keyName }, 'Use machineType and image on GCP (SSH through IAP with OS Login)']
-      : [{ machineType: props.machineType, image: props.image }, 'Use instanceType and amiId on AWS'];
-    for (const [field, value] of Object.entries(wrong)) {
-      if (value !== undefined) throw new ConstructPropError(this, field, value, `does not apply on ${net.cloud.toUpperCase()}`, fix);
-    }
+    const instance = resolveHostSettings(this, props.instance, ctl.backend, 'login');
     this.hostname = props.hostname ?? ctl.backend.loginHostname(ctl.clusterName);
     if (!/^[a-z][a-z0-9-]{0,62}$/.test(this.hostname) || this.hostname.endsWith('-')) {
       throw new ConstructPropError(this, 'hostname', this.hostname, 'not a host name', "Use lower-case letters, digits and '-', e.g. 'slurm-login'");
     }
     this.privateIp = ctl.fixedHostAddress(this, 'hostIndex', props.hostIndex ?? 11, 11);
-    const hostType = net.cloud === 'gcp' ? (props.machineType ?? 'n2-standard-4') : (props.instanceType ?? 't3.large');
+    const hostType = instance.hostType;
     describeForPlan(this, () => ({
       kind: 'login',
       cluster: ctl.clusterName,
       name: this.hostname,
-      cloud: net.cloud,
+      cloud: ctl.backend.name,
       instanceType: hostType,
       mounts: this.hostMounts.mounts.map((m) => m.mountPoint),
     }));
@@ -102,10 +92,8 @@ export class LoginNode extends Construct implements IFileSystemClient, IScrapeTa
       clusterName: ctl.clusterName,
       hostname: this.hostname,
       privateIp: this.privateIp,
-      hostType,
-      image: props.amiId ?? props.image,
-      keyName: props.keyName,
-      rootVolumeSizeGiB: props.rootVolumeSizeGiB ?? 50,
+      ...instance,
+      rootVolumeSizeGiB: instance.rootVolumeSizeGiB ?? 50,
       userData: () => render(),
     });
     // Checked now, so a bad setting fails at the prop rather than at synth.

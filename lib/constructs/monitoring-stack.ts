@@ -1,5 +1,6 @@
 import { Construct } from 'constructs';
-import type { IMonitorHost } from '../backend';
+import type { IHostSettings, IMonitorHost } from '../backend';
+import { resolveHostSettings } from './host-settings';
 import { NodeFile } from '../cloudinit';
 import { CidrError, isPubliclyOpen, parseIpv4Cidr } from '../net/cidr';
 import { GRAFANA_PORT, grafanaDashboards, renderGrafanaDashboardProvider, renderGrafanaDatasources } from '../monitoring/grafana';
@@ -17,10 +18,12 @@ export interface MonitoringStackProps {
    * @default false
    */
   readonly onController?: boolean;
-  /** EC2 type of the monitoring VM (AWS). @default `'m6i.large'` */
-  readonly instanceType?: string;
-  /** Machine type of the monitoring VM (GCP). @default `'e2-standard-4'` */
-  readonly machineType?: string;
+  /**
+   * The monitoring VM, in its cloud's words: `Ec2Instance.of({ instanceType, amiId, keyName })` or
+   * `GceInstance.of({ machineType, image })`; its boot disk is `diskGiB`.
+   * @default the backend's: `m6i.large` on AWS, `e2-standard-4` on GCP; Ubuntu 24.04 LTS
+   */
+  readonly instance?: IHostSettings;
   /** Root disk of the monitoring VM, GiB (Prometheus' TSDB lives there). @default 100 */
   readonly diskGiB?: number;
   /** How long Prometheus keeps samples. @default `'30d'` */
@@ -62,13 +65,16 @@ export class MonitoringStack extends Construct {
   constructor(scope: Construct, id: string, props: MonitoringStackProps) {
     super(scope, id);
     const ctl = props.controller;
-    const net = ctl.network;
     const retention = props.retention ?? '30d';
     if (!/^[1-9][0-9]*(h|d|w|y)$/.test(retention)) throw new ConstructPropError(this, 'retention', retention, 'is not a Prometheus retention', "Use e.g. '30d' or '12w'");
     const scrapeInterval = props.scrapeInterval ?? '30s';
     if (!/^[1-9][0-9]*(s|m)$/.test(scrapeInterval)) throw new ConstructPropError(this, 'scrapeInterval', scrapeInterval, 'is not a duration in s or m', "Use e.g. '30s' or '1m'");
     const diskGiB = props.diskGiB ?? 100;
-    const hostType = net.cloud === 'aws' ? (props.instanceType ?? 'm6i.large') : (props.machineType ?? 'e2-standard-4');
+    const instance = resolveHostSettings(this, props.instance, ctl.backend, 'monitor');
+    if (props.instance?.rootVolumeSizeGiB !== undefined) {
+      throw new ConstructPropError(this, `instance.${props.instance.diskField}`, props.instance.rootVolumeSizeGiB, "is the monitor's diskGiB",
+        'Give diskGiB instead (Prometheus keeps its samples there)');
+    }
     if (!Number.isInteger(diskGiB) || diskGiB < 20 || diskGiB > 16384) throw new ConstructPropError(this, 'diskGiB', diskGiB, 'must be a whole number of GiB from 20 to 16384', 'Use e.g. 100');
     const cidrs = props.grafanaAllowedCidrs ?? [];
     for (const [i, c] of cidrs.entries()) {
@@ -84,7 +90,7 @@ export class MonitoringStack extends Construct {
       }
     }
     if (props.onController) {
-      for (const [field, v] of Object.entries({ instanceType: props.instanceType, machineType: props.machineType, hostIndex: props.hostIndex, diskGiB: props.diskGiB })) {
+      for (const [field, v] of Object.entries({ instance: props.instance?.shown, hostIndex: props.hostIndex, diskGiB: props.diskGiB })) {
         if (v !== undefined) throw new ConstructPropError(this, field, v, 'describes the monitoring VM, and onController puts the monitor on the controller', `Drop ${field}, or onController`);
       }
     }
@@ -120,7 +126,9 @@ export class MonitoringStack extends Construct {
       clusterName: cluster,
       onController: props.onController === true,
       privateIp: props.onController ? undefined : this.privateIp,
-      hostType,
+      hostType: instance.hostType,
+      image: instance.image,
+      keyName: instance.keyName,
       diskGiB,
       grafanaAllowedCidrs: cidrs,
       retention,
@@ -134,9 +142,9 @@ export class MonitoringStack extends Construct {
     describeForPlan(this, () => ({
       kind: 'monitoring',
       cluster: ctl.clusterName,
-      cloud: net.cloud,
+      cloud: ctl.backend.name,
       onController: props.onController === true,
-      instanceType: props.onController ? undefined : hostType,
+      instanceType: props.onController ? undefined : instance.hostType,
       diskGiB: props.onController ? 0 : diskGiB,
     }));
     const tunnel = this.host.tunnel;

@@ -1,6 +1,7 @@
 import { Token } from 'cdktf';
 import { Construct, IConstruct } from 'constructs';
-import type { IClusterBackend, IControllerHost } from '../backend';
+import type { IClusterBackend, IControllerHost, IHostSettings } from '../backend';
+import { resolveHostSettings } from './host-settings';
 import type { IAwsClusterNetwork } from '../aws/network';
 import {
   buildNodeCloudConfig, ClusterGroup, ClusterMount, ClusterUser, exportProblems, NfsExport, NodeRole, renderNodeUserData,
@@ -85,16 +86,14 @@ export interface SlurmControllerProps {
    * @default `'23.11'` (Ubuntu 24.04's)
    */
   readonly slurmVersion?: SlurmVersion;
-  /** EC2 instance type (AWS only). @default `m6i.xlarge` */
-  readonly instanceType?: string;
-  /** AWS only. @default the latest Ubuntu 24.04 LTS amd64 AMI, from Canonical's public SSM parameter */
-  readonly amiId?: string;
-  /** Compute Engine machine type (GCP only). @default `n2-standard-8` */
-  readonly machineType?: string;
-  /** Boot image (GCP only): an image or family path. @default Ubuntu 24.04 LTS (`DEFAULT_GCP_NODE_IMAGE`) */
-  readonly image?: string;
-  /** Boot disk, GiB. @default 40 on AWS, 50 on GCP */
-  readonly rootVolumeSizeGiB?: number;
+  /**
+   * The controller's VM, in its cloud's words: `Ec2Instance.of({ instanceType, amiId, keyName, rootVolumeSizeGiB })`
+   * on an AWS network, `GceInstance.of({ machineType, image, bootDiskSizeGiB })` on a GCP one (SSH through IAP with
+   * OS Login there).
+   * @default the backend's: `m6i.xlarge` with a 40 GiB root volume on AWS, `n2-standard-8` with 50 GiB on GCP;
+   * Ubuntu 24.04 LTS; no key pair (SSM Session Manager)
+   */
+  readonly instance?: IHostSettings;
   /** Size of the separate, encrypted volume holding `StateSaveLocation`; it outlives the instance. @default 50 */
   readonly stateVolumeSizeGiB?: number;
   /**
@@ -110,8 +109,6 @@ export interface SlurmControllerProps {
    * @default 10
    */
   readonly hostIndex?: number;
-  /** EC2 key pair for SSH through the bastion (AWS only). @default none (use SSM Session Manager; on GCP, IAP with OS Login) */
-  readonly keyName?: string;
   /** Extra slurm.conf keys (the pure core rejects keys the library owns). @default none */
   readonly extraSlurmConf?: Readonly<Record<string, string>>;
   /**
@@ -251,9 +248,9 @@ export class SlurmController extends Construct implements ISlurmController {
     this.network = net;
     this.clusterName = props.clusterName;
     this.slurmVersion = props.slurmVersion ?? '23.11';
-    if (net?.cloud !== 'aws' && net?.cloud !== 'gcp') {
-      throw new ConstructPropError(this, 'network', (net as { cloud?: unknown } | undefined)?.cloud, 'is neither an AWS nor a GCP cluster network',
-        'Pass a BastionVpc or a GcpClusterNetwork');
+    if (typeof net?.backend?.placeController !== 'function') {
+      throw new ConstructPropError(this, 'network', net === undefined ? undefined : '<no backend>', 'is not a cluster network: it carries no backend',
+        'Pass a BastionVpc, a GcpClusterNetwork, or a network of your own whose backend implements IClusterBackend');
     }
     if (!SUPPORTED_SLURM_VERSIONS.includes(this.slurmVersion)) {
       throw new ConstructPropError(this, 'slurmVersion', this.slurmVersion, 'not a supported Slurm release',
@@ -264,21 +261,20 @@ export class SlurmController extends Construct implements ISlurmController {
         'Slurm and slurmdbd need lower-case letters, digits and _ , starting with a letter, at most 40 characters',
         "Use a name such as 'hpc' or 'gpu_lab'");
     }
-    for (const [field, v] of [['rootVolumeSizeGiB', props.rootVolumeSizeGiB], ['stateVolumeSizeGiB', props.stateVolumeSizeGiB]] as const) {
-      if (v !== undefined && (!Number.isInteger(v) || v < 8 || v > 16384)) {
-        throw new ConstructPropError(this, field, v, 'must be a whole number of GiB from 8 to 16384', 'Use e.g. 50');
-      }
+    const state = props.stateVolumeSizeGiB;
+    if (state !== undefined && (!Number.isInteger(state) || state < 8 || state > 16384)) {
+      throw new ConstructPropError(this, 'stateVolumeSizeGiB', state, 'must be a whole number of GiB from 8 to 16384', 'Use e.g. 50');
     }
-    this.checkCloudProps(props);
-    this.hostType = net.cloud === 'aws' ? (props.instanceType ?? 'm6i.xlarge') : (props.machineType ?? 'n2-standard-8');
-
     this.backend = net.backend;
+    const instance = resolveHostSettings(this, props.instance, this.backend, 'controller');
+    this.hostType = instance.hostType;
+
     this.hostname = this.backend.controllerHostname(props.clusterName);
     this.privateIp = this.fixedAddress(this, 'hostIndex', props.hostIndex ?? 10, 10);
     if (props.mesh) {
       if (!this.backend.capabilities.mesh) {
         throw new ConstructPropError(this, 'mesh', '<mesh>', `applies to AWS controllers only, and this one is on ${this.backend.name.toUpperCase()}`,
-          'Use machineType and image on GCP; SSH goes through IAP with OS Login. A mesh (and its shared directory) needs an AWS controller for now');
+          'On GCP, SSH goes through IAP with OS Login; a mesh (and its shared directory) needs an AWS controller for now');
       }
       this.tailscale = this.resolveMesh(props.mesh, props.clusterName);
     }
@@ -288,10 +284,7 @@ export class SlurmController extends Construct implements ISlurmController {
       clusterName: props.clusterName,
       hostname: this.hostname,
       privateIp: this.privateIp,
-      hostType: this.hostType,
-      image: props.amiId ?? props.image,
-      keyName: props.keyName,
-      rootVolumeSizeGiB: props.rootVolumeSizeGiB,
+      ...instance,
       stateVolumeSizeGiB: props.stateVolumeSizeGiB ?? 50,
       accounting: accounting === 'local' || accounting === false ? accounting : { passwordSecret: accounting.passwordSecret },
       restApi: props.restApi === true,
@@ -328,7 +321,7 @@ export class SlurmController extends Construct implements ISlurmController {
     return {
       kind: 'controller',
       cluster: this.clusterName,
-      cloud: this.network.cloud,
+      cloud: this.backend.name,
       instanceType: this.hostType,
       hostname: this.hostname,
       mounts: this.hostMounts.mounts.map((m) => m.mountPoint),
@@ -338,21 +331,6 @@ export class SlurmController extends Construct implements ISlurmController {
       mesh: this.tailscale ? 'Tailscale' : undefined,
       partitions: this.partitions.map((p) => ({ name: p.name, pools: [...p.pools], isDefault: p.default === true })),
     };
-  }
-
-  /** Props that belong to the other cloud fail here, naming the one to use. */
-  private checkCloudProps(props: SlurmControllerProps): void {
-    // A mesh is a backend capability, checked where the mesh is resolved; a shared directory needs the mesh.
-    const awsOnly = { instanceType: props.instanceType, amiId: props.amiId, keyName: props.keyName };
-    const gcpOnly = { machineType: props.machineType, image: props.image };
-    const [wrong, cloud, fix] = props.network.cloud === 'gcp'
-      ? [awsOnly, 'AWS', 'Use machineType and image on GCP; SSH goes through IAP with OS Login. A mesh (and its shared directory) needs an AWS controller for now']
-      : [gcpOnly, 'GCP', 'Use instanceType and amiId on AWS'];
-    for (const [field, value] of Object.entries(wrong)) {
-      if (value !== undefined) {
-        throw new ConstructPropError(this, field, value, `applies to ${cloud} controllers only, and this one is on ${props.network.cloud.toUpperCase()}`, fix);
-      }
-    }
   }
 
   /** The shared directory's path, once checked. */
@@ -399,16 +377,11 @@ export class SlurmController extends Construct implements ISlurmController {
     if (mail.passwordSecret !== undefined) {
       if (mail.user === undefined) throw new ConstructPropError(this, 'mail.user', undefined, 'is needed with passwordSecret', 'Give the relay login');
       if (tls === 'off') throw new ConstructPropError(this, 'mail.tls', tls, 'would send the relay password in clear', "Use 'starttls' or 'tls'");
-      const cloud = this.network.cloud;
-      const ok = cloud === 'aws'
-        ? new RegExp(`^aws-secretsmanager:${this.clusterName}/[A-Za-z0-9/_+=.@-]+$`).test(mail.passwordSecret)
-        : /^gcp-secretmanager:projects\/[^/\s]+\/secrets\/[A-Za-z0-9_-]+$/.test(mail.passwordSecret);
-      if (!ok) {
+      const readable = this.backend.secretReference(this.clusterName);
+      if (!readable.pattern.test(mail.passwordSecret)) {
         // Never echo what may be the password itself.
         throw new ConstructPropError(this, 'mail.passwordSecret', `<${mail.passwordSecret.length} characters>`,
-          'is not a secret reference the controller may read',
-          cloud === 'aws' ? `Store the password in Secrets Manager as '${this.clusterName}/smtp-password' and give 'aws-secretsmanager:${this.clusterName}/smtp-password'`
-            : "Give 'gcp-secretmanager:projects/<project>/secrets/<id>' and grant the controller's service account access");
+          'is not a secret reference the controller may read', readable.fix);
       }
     }
   }

@@ -69,6 +69,7 @@ export class GcpMonitorHost implements IMonitorHost {
       clusterName: cluster,
       role: 'monitor',
       bootDiskSizeGiB: request.diskGiB,
+      image: request.image,
       networkIp: request.privateIp as string,
       sshViaIap: true,
     }).instance;

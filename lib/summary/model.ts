@@ -24,7 +24,7 @@ export interface NetworkPart {
 export interface ControllerPart {
   readonly kind: 'controller';
   readonly cluster: string;
-  readonly cloud: 'aws' | 'gcp';
+  readonly cloud: string;
   readonly instanceType: string;
   readonly hostname: string;
   readonly mounts: readonly string[];
@@ -41,7 +41,7 @@ export interface LoginPart {
   readonly kind: 'login';
   readonly cluster: string;
   readonly name: string;
-  readonly cloud: 'aws' | 'gcp';
+  readonly cloud: string;
   readonly instanceType: string;
   readonly mounts: readonly string[];
 }
@@ -84,7 +84,7 @@ export interface FileSystemPart {
 export interface MonitoringPart {
   readonly kind: 'monitoring';
   readonly cluster: string;
-  readonly cloud: 'aws' | 'gcp';
+  readonly cloud: string;
   /** `controller`, or the VM's instance type. */
   readonly onController: boolean;
   readonly instanceType?: string;
