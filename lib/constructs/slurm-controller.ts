@@ -129,7 +129,7 @@ export interface SlurmControllerProps {
    * Share a directory of the controller over NFS v4 with the mesh nodes (Docker and SSH pools mount it at the
    * same path). Exported only to the mesh range 100.64.0.0/10, `rw,sync,no_subtree_check,root_squash`; traffic
    * stays inside the mesh's WireGuard tunnels. It lives on the controller's root volume (size it with
-   * `rootVolumeSizeGiB`). Needs `mesh`. Every device of the tailnet is in that range: restrict port 2049 to
+   * `instance: Ec2Instance.of({ rootVolumeSizeGiB })`). Needs `mesh`. Every device of the tailnet is in that range: restrict port 2049 to
    * the cluster's tag with mesh ACLs.
    * @default none (no shared directory)
    */
