@@ -23,6 +23,12 @@ export interface CostEstimate {
   readonly prices: PriceTable;
 }
 
+/** The disks the controller's state and the monitor's TSDB are on, by cloud (what the backends make). */
+const BLOCK_STORAGE: Readonly<Record<string, { readonly controller: string; readonly monitoring: string }>> = {
+  aws: { controller: 'aws:ebs-gp3', monitoring: 'aws:ebs-gp3' },
+  gcp: { controller: 'gcp:pd-ssd', monitoring: 'gcp:pd-balanced' },
+};
+
 export function estimateCost(plan: ClusterPlan, prices: PriceTable): CostEstimate {
   const lines: CostLine[] = [];
   const unpriced: string[] = [];
@@ -45,6 +51,8 @@ export function estimateCost(plan: ClusterPlan, prices: PriceTable): CostEstimat
     lines.push({ item: `${item} (${gib} GiB)`, idle: hourly, full: hourly });
   };
 
+  /** Block-storage price keys by cloud; a cloud not listed (a backend of your own) is reported unpriced. */
+  const disk = (cloud: string, use: 'controller' | 'monitoring'): string => BLOCK_STORAGE[cloud]?.[use] ?? `${cloud}:disk`;
   for (const net of plan.networks) {
     vm(`${net.name} bastion`, net.bastionType, 1);
     const nat = net.cloud === 'aws' ? 'aws:nat-gateway' : 'gcp:cloud-nat';
@@ -52,11 +60,11 @@ export function estimateCost(plan: ClusterPlan, prices: PriceTable): CostEstimat
   }
   const ctl = plan.controller;
   vm('controller', ctl.instanceType, 1);
-  if (ctl.diskGiB > 0) storage('controller disks', ctl.cloud === 'aws' ? 'aws:ebs-gp3' : 'gcp:pd-ssd', ctl.diskGiB);
+  if (ctl.diskGiB > 0) storage('controller disks', disk(ctl.cloud, 'controller'), ctl.diskGiB);
   for (const login of plan.logins) vm(`login ${login.name}`, login.instanceType, 1);
   if (plan.monitoring && !plan.monitoring.onController) {
     vm('monitoring', plan.monitoring.instanceType, 1);
-    storage('monitoring disk', plan.monitoring.cloud === 'aws' ? 'aws:ebs-gp3' : 'gcp:pd-balanced', plan.monitoring.diskGiB);
+    storage('monitoring disk', disk(plan.monitoring.cloud, 'monitoring'), plan.monitoring.diskGiB);
   }
   for (const fs of plan.fileSystems) {
     if (fs.serverInstanceType) vm(`${fs.name} server`, fs.serverInstanceType, 1);
