@@ -126,7 +126,7 @@ test('the controller, partitions and the backend seam import no provider', () =>
 });
 
 /** Files still over the limit, split in the next steps of #15; the list only shrinks. */
-const NOT_YET_SHORT: readonly string[] = ['lib/slurm/validate.ts'];
+const NOT_YET_SHORT: readonly string[] = [];
 
 test('no file under lib/ is over 700 lines (but those listed, which only shrink)', () => {
   const long = [...graph.keys()].map((f) => [rel(f), fs.readFileSync(f, 'utf8').split('\n').length] as const).filter(([, n]) => n > 700);

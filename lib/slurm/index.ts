@@ -4,6 +4,7 @@ export * from './hostlist';
 export * from './nodes';
 export * from './versions';
 export * from './validate';
+export { validateNodePool } from './validate-pools';
 export * from './render';
 export * from './render-slurm-conf';
 export * from './render-gres-conf';

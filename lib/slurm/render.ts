@@ -7,7 +7,8 @@ import { DEFAULTS, kv } from './render-common';
 import { renderGresConf } from './render-gres-conf';
 import { dynamicFeatures, gresOf, hardwareEntries, renderSlurmConf } from './render-slurm-conf';
 import { renderSlurmdbdConf } from './render-slurmdbd-conf';
-import { assertValidCluster, validateNodePool } from './validate';
+import { assertValidCluster } from './validate';
+import { validateNodePool } from './validate-pools';
 
 /** A generated file. `name` is relative to the Slurm configuration directory (`/etc/slurm`). */
 export interface RenderedFile {
