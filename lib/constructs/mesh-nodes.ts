@@ -149,7 +149,8 @@ export function meshNodeFiles(
   });
   const mountTable = lazyString(() => terraformLiteral(renderMountTable(pool.mounts) || '# no cluster file systems\n'));
   const usersTable = lazyString(() => terraformLiteral(ctl.hostSetup([], pool.mounts).usersTable ?? '# no cluster users\n'));
-  const mungeKey = (ctl.host.terraformMungeKey as () => string).call(ctl.host);
+  // meshOf refused a controller host without one.
+  const mungeKey = ctl.host.terraformMungeKey!();
   return [
     ...scripts.map((s) => ({ path: `${BOOTSTRAP_DIR}/${s.relativePath}`, content: s.content, mode: '0755', secret: false })),
     { path: NODE_ENV_PATH, content: sharedEnv, mode: '0600', secret: false },
