@@ -7,7 +7,7 @@
 import type { Construct, IConstruct } from 'constructs';
 import type { NodeCloudConfigOptions, NodeFile } from './cloudinit/node-bootstrap';
 import type { UserDataTarget } from './cloudinit/budget';
-import type { FileSystemClientNetwork } from './constructs/cluster-file-system';
+import type { FileSystemClientNetwork, IFileSystemClient } from './constructs/cluster-file-system';
 import type { TargetReach } from './monitoring/scrape-targets';
 
 /** What a backend can do; a combination it cannot do fails at construction, naming the prop. */
@@ -218,6 +218,64 @@ export interface IControllerHost {
    * Terraform, so it lives in state. Backends with a mesh have it. @default none
    */
   terraformMungeKey?(): string;
+  /** Address ranges the controller's NFS exports admit: the cluster's subnets (a share adds the mesh range itself). */
+  readonly shareClientCidrs: readonly string[];
+  /**
+   * Attaches a share's own disk to the controller, made in `scope` (the share) so its address is `<Share>/Disk`.
+   * @throws ConstructPropError naming `scope` and `diskGiB` when the controller can take no more share disks
+   */
+  attachShareDisk(scope: Construct, disk: ShareDiskRequest): ShareDisk;
+  /**
+   * Lets an NFS client of the controller's shares in (a security-group rule, or nothing where the cluster's own
+   * firewall already does). Mesh clients never come here: their traffic stays inside the mesh.
+   * @throws ConstructPropError naming `client` and `mounts` when it is not on the controller's network
+   */
+  admitShareClient(client: IFileSystemClient, share: IConstruct): void;
+  /**
+   * A file-system secret the user made (an existing CephFS's client key), named by `ref`: checked against what this
+   * cloud's hosts may read, granted per client where the cloud needs a grant.
+   * @throws ConstructPropError naming `scope` and `field` when `ref` is not such a secret; the value is never shown
+   *   (it may be the key itself, pasted where its secret's name belongs)
+   */
+  fileSystemSecret(scope: Construct, field: string, ref: string, example: FileSystemSecretExample): IFileSystemSecret;
+}
+
+/** A share's own disk, as `NfsShare` asks for it. */
+export interface ShareDiskRequest {
+  /** The share's name (`home`), in the disk's name and tags. */
+  readonly name: string;
+  /** The file-system label the server formats it with (`nfs-home`); clients never see it. */
+  readonly label: string;
+  readonly sizeGiB: number;
+}
+
+/** A share's disk as attached. */
+export interface ShareDisk {
+  /** The device as the controller sees it (`NFS_EXPORTS`' disk). */
+  readonly device: string;
+  /** The disk resource (an `EbsVolume`, a `ComputeDisk`). */
+  readonly resource: IConstruct;
+  /** What prices it in the plan summary's table (`aws:ebs-gp3`). */
+  readonly priceKey: string;
+}
+
+/** How a message tells the user to store a file-system secret. */
+export interface FileSystemSecretExample {
+  /** The secret's suggested name, without the cloud's prefix (`lab-ceph-client-key`). */
+  readonly name: string;
+  /** The shell that prints the value (`ceph auth print-key client.fs`). */
+  readonly valueCommand: string;
+}
+
+/** A file-system secret the cluster's hosts read at boot. */
+export interface IFileSystemSecret {
+  /** Where hosts read it (a node.env secret source). */
+  readonly source: string;
+  /**
+   * Lets `client` read it, once per client identity.
+   * @throws ConstructPropError naming `client` and `mounts` when the client has no identity that can
+   */
+  grant(client: IFileSystemClient, fileSystem: IConstruct): void;
 }
 
 /** How slurmctld starts and stops a cloud's nodes. */

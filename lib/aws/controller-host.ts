@@ -19,14 +19,16 @@ import { VolumeAttachment } from '@cdktf/provider-aws/lib/volume-attachment';
 import { VpcSecurityGroupIngressRule } from '@cdktf/provider-aws/lib/vpc-security-group-ingress-rule';
 import { dependable } from 'cdktf';
 import { Construct, IConstruct } from 'constructs';
-import type { ControllerHostRequest, IClusterBackend, IControllerHost, PowerSavingPrograms } from '../backend';
-import { lazyList, lazyString, renamedFrom } from '../cdktf-adapter';
+import type {
+  ControllerHostRequest, FileSystemSecretExample, IClusterBackend, IControllerHost, IFileSystemSecret, PowerSavingPrograms, ShareDisk, ShareDiskRequest,
+} from '../backend';
+import { ConstructPropError, lazyList, lazyString, renamedFrom } from '../cdktf-adapter';
 import { loadBootstrapScripts, SCRIPTS_BUCKET_TAG } from '../cloudinit';
-import { Admissions, CLUSTER_GROUP_NAME, FileSystemClientNetwork } from '../constructs/cluster-file-system';
+import { Admissions, CLUSTER_GROUP_NAME, FileSystemClientNetwork, IFileSystemClient } from '../constructs/cluster-file-system';
 import type { TargetReach } from '../monitoring/scrape-targets';
 import { EfaSecurityGroup } from './efa';
 import type { IAwsClusterNetwork } from './network';
-import { ec2InstanceRole, fixedEc2Host, grantFileSystemParameterRead, ubuntuAmi } from './node-identity';
+import { ec2InstanceRole, fileSystemSecretName, fixedEc2Host, grantFileSystemParameterRead, ubuntuAmi } from './node-identity';
 import { awsBootstrapScripts, BootstrapScriptBucket } from './script-bucket';
 
 /** The node path where the AWS programs slurmctld runs to start and stop cloud nodes are shipped. */
@@ -34,6 +36,10 @@ export const AWS_RESUME_PROGRAM = '/opt/cdktf-slurm/bootstrap/aws/slurm-resume.s
 export const AWS_SUSPEND_PROGRAM = '/opt/cdktf-slurm/bootstrap/aws/slurm-suspend.sh';
 /** What an AWS controller runs beyond the role steps when Slurm starts and stops cloud nodes. */
 const AWS_CONTROLLER_SCRIPTS = ['aws/pools-sync.sh', 'aws/pool-env.sh', 'aws/slurm-resume.sh', 'aws/slurm-suspend.sh'];
+/** EC2 device names for the controller's share disks, in the order shares are made; /dev/sdf is its state volume. */
+const SHARE_DEVICE_LETTERS = 'ghijklmnop';
+/** What a bad secret reference is shown as: it may be the secret itself, pasted where its name belongs. */
+const redacted = (v: unknown): string => (typeof v === 'string' ? `<${v.length} characters>` : String(v));
 
 /** How the controller's ResumeProgram launches one AWS pool's nodes. */
 export interface AwsPoolLaunchSettings {
@@ -87,6 +93,7 @@ export class AwsControllerHost implements IControllerHost {
   private nfsServerGroup?: SecurityGroup;
   private readonly nfsClientGroups: Admissions;
   private computePeers?: EfaSecurityGroup;
+  private shareDisks = 0;
 
   constructor(
     readonly backend: IClusterBackend,
@@ -271,11 +278,70 @@ export class AwsControllerHost implements IControllerHost {
     return this.mungeKeyVersion.secretString;
   }
 
+  get shareClientCidrs(): readonly string[] {
+    return this.network.privateSubnets.map((s) => s.cidr);
+  }
+
+  /**
+   * An encrypted gp3 volume in the controller's zone, attached as the next free device: it outlives a replaced
+   * controller, and the NFS server formats it once (by label) and mounts it at the share's path.
+   */
+  attachShareDisk(scope: Construct, disk: ShareDiskRequest): ShareDisk {
+    const index = this.shareDisks;
+    if (index >= SHARE_DEVICE_LETTERS.length) {
+      throw new ConstructPropError(scope, 'diskGiB', disk.sizeGiB, `the controller already has ${index} share disks, the most this library attaches`,
+        'Put more directories on one share, or use diskGiB: 0');
+    }
+    this.shareDisks += 1;
+    const device = `/dev/sd${SHARE_DEVICE_LETTERS[index]}`;
+    const cluster = this.request.clusterName;
+    const volume = new EbsVolume(scope, 'Disk', {
+      availabilityZone: this.network.privateSubnets[0].availabilityZone,
+      size: disk.sizeGiB,
+      type: 'gp3',
+      encrypted: true,
+      tags: { Name: `${cluster}-nfs-${disk.name}`, 'slurm:cluster': cluster },
+    });
+    new VolumeAttachment(scope, 'DiskAttachment', { deviceName: device, volumeId: volume.id, instanceId: this.instance.id });
+    return { device, resource: volume, priceKey: 'aws:ebs-gp3' };
+  }
+
+  admitShareClient(client: IFileSystemClient, share: IConstruct): void {
+    const net = client.fileSystemClientNetwork;
+    if (net.kind !== 'aws-security-group') {
+      throw new ConstructPropError(client, 'mounts', share.node.path, "this host is not on the share's cluster network", 'Mount it on hosts of the same cluster network');
+    }
+    this.admitNfsClient(client, net.groupName, net.securityGroupId);
+  }
+
+  /**
+   * A Secrets Manager secret under `<cluster>/filesystems/`: every host of the cluster may read that prefix (and no
+   * other), so a client needs no grant of its own, only an AWS identity.
+   */
+  fileSystemSecret(scope: Construct, field: string, ref: string, example: FileSystemSecretExample): IFileSystemSecret {
+    const prefix = fileSystemSecretName(this.request.clusterName, '');
+    if (typeof ref !== 'string' || !ref.startsWith(prefix) || ref.length === prefix.length || !/^[A-Za-z0-9/_+=.@-]+$/.test(ref)) {
+      throw new ConstructPropError(scope, field, redacted(ref), `must be a Secrets Manager name under ${prefix}, the only secrets the cluster's hosts may read`,
+        `Store it as e.g. '${prefix}${example.name}' (aws secretsmanager create-secret --name ${prefix}${example.name} --secret-string "$(${example.valueCommand})")`);
+    }
+    return {
+      source: `aws-secretsmanager:${ref}`,
+      grant(client: IFileSystemClient, fileSystem: IConstruct): void {
+        const net = client.fileSystemClientNetwork;
+        if (net.kind !== 'aws-security-group') {
+          throw new ConstructPropError(client, 'mounts', fileSystem.node.path,
+            `this file system's key is in AWS Secrets Manager, which a host on ${net.kind === 'mesh' ? 'the mesh' : 'Google Cloud'} cannot read`,
+            'Mount it on EC2 pools, the controller or login nodes of this VPC');
+        }
+      },
+    };
+  }
+
   /**
    * Called by `NfsShare` for each AWS client: NFS (TCP 2049) into the controller from the client's security group,
    * once per group, through a group only the controller carries (the cluster's group opens Slurm's ports only).
    */
-  admitNfsClient(client: IConstruct, groupName: string, clientGroupId: string): void {
+  private admitNfsClient(client: IConstruct, groupName: string, clientGroupId: string): void {
     const admission = this.nfsClientGroups.admit(client, 'fileSystemClientNetwork.groupName', groupName, clientGroupId);
     if (!admission) return;
     const cluster = this.request.clusterName;

@@ -46,8 +46,6 @@ export interface ISlurmController extends IFileSystemClient, IScrapeTargets {
   readonly hasUsers: boolean;
   /** The address in `SlurmctldHost=name(address)`, when it is not left to name resolution. */
   readonly slurmctldAddress: string | undefined;
-  /** Share disks attached so far (`NfsShare` names the next device after them). */
-  readonly nfsExportDiskCount: number;
 
   /** The cluster model as it stands: everything registered so far. */
   clusterSpec(): ClusterSpec;

@@ -435,11 +435,6 @@ export class SlurmController extends Construct implements ISlurmController {
     }
   }
 
-  /** Share disks attached so far (`NfsShare` names the next device after them). */
-  get nfsExportDiskCount(): number {
-    return this.nfsExports.filter((e) => e.disk).length;
-  }
-
   /** Called by `NfsShare`: the controller serves `e` (the `nfs-server` step, before slurmctld starts). */
   addNfsExport(e: NfsExport): void {
     const problems = exportProblems([...this.nfsExports, e]);

@@ -3,11 +3,15 @@
  * the controller alone, which adds the first version at boot: nothing secret in Terraform), and the VM with its state
  * disk at the fixed address in the system subnet, SSH through IAP only. Resources are made in the controller's scope.
  */
+import { ComputeAttachedDisk } from '@cdktf/provider-google/lib/compute-attached-disk';
+import { ComputeDisk } from '@cdktf/provider-google/lib/compute-disk';
 import { ComputeInstance } from '@cdktf/provider-google/lib/compute-instance';
 import { Construct, IConstruct } from 'constructs';
-import type { ControllerHostRequest, IClusterBackend, IControllerHost } from '../backend';
-import { ConstructPropError, lazyString, terraformLiteral } from '../cdktf-adapter';
-import type { FileSystemClientNetwork } from '../constructs/cluster-file-system';
+import type {
+  ControllerHostRequest, FileSystemSecretExample, IClusterBackend, IControllerHost, IFileSystemSecret, ShareDisk, ShareDiskRequest,
+} from '../backend';
+import { ConstructPropError, lazyString, renamedFrom, terraformLiteral } from '../cdktf-adapter';
+import { Admissions, FileSystemClientNetwork, IFileSystemClient } from '../constructs/cluster-file-system';
 import type { IGcpClusterNetwork } from './network';
 import type { TargetReach } from '../monitoring/scrape-targets';
 import {
@@ -17,6 +21,8 @@ import {
 
 /** Device name of the controller's state disk: the guest sees `/dev/disk/by-id/google-<name>`. */
 const STATE_DISK_DEVICE = 'slurm-state';
+/** What a bad secret reference is shown as: it may be the secret itself, pasted where its name belongs. */
+const redacted = (v: unknown): string => (typeof v === 'string' ? `<${v.length} characters>` : String(v));
 
 /** The controller's Compute Engine side. */
 export class GcpControllerHost implements IControllerHost {
@@ -44,8 +50,10 @@ export class GcpControllerHost implements IControllerHost {
   readonly identity: GcpNodeIdentity;
   /** Secret Manager ID of the munge key (in the network's project); the controller adds its first version. */
   readonly mungeKeySecretId: string;
+  private readonly clusterName: string;
 
   constructor(readonly backend: IClusterBackend, readonly network: IGcpClusterNetwork, scope: Construct, request: ControllerHostRequest) {
+    this.clusterName = request.clusterName;
     const prefix = gcpName(request.clusterName);
     const project = network.project;
     const accountId = gcpAccountId(`${prefix}-controller`);
@@ -112,5 +120,74 @@ export class GcpControllerHost implements IControllerHost {
   /** Always generated at first boot: every Compute Engine host reads the key with its own identity. */
   controllerMungeKeySource(): string {
     return `generate+${this.mungeKeySource}`;
+  }
+
+  get shareClientCidrs(): readonly string[] {
+    return [this.network.system.cidr];
+  }
+
+  /** A pd-balanced disk attached by its own resource, so it outlives a replaced controller VM. */
+  attachShareDisk(scope: Construct, disk: ShareDiskRequest): ShareDisk {
+    const network = this.network;
+    const deviceName = disk.label;
+    const diskName = `${gcpName(this.clusterName)}-${disk.label}`;
+    if (diskName.length > 63) {
+      throw new ConstructPropError(scope, 'name', disk.name, `makes the disk name '${diskName}' longer than 63`, 'Use a shorter name');
+    }
+    const pd = new ComputeDisk(scope, 'Disk', {
+      project: network.project,
+      zone: network.zone,
+      name: diskName,
+      type: 'pd-balanced',
+      size: disk.sizeGiB,
+      labels: { 'slurm-cluster': this.clusterName, 'slurm-role': 'storage' },
+    });
+    new ComputeAttachedDisk(scope, 'DiskAttachment', {
+      project: network.project,
+      zone: network.zone,
+      disk: pd.id,
+      instance: this.instance.id,
+      deviceName,
+      mode: 'READ_WRITE',
+    });
+    // A disk attached by its own resource: the instance must not try to detach it (Google's provider docs).
+    this.instance.lifecycle = { ...(this.instance.lifecycle ?? {}), ignoreChanges: ['attached_disk'] };
+    return { device: `/dev/disk/by-id/google-${deviceName}`, resource: pd, priceKey: 'gcp:pd-balanced' };
+  }
+
+  /** The cluster's own firewall rule already lets its tagged VMs reach NFS on the controller: nothing to add. */
+  admitShareClient(client: IFileSystemClient, share: IConstruct): void {
+    const net = client.fileSystemClientNetwork;
+    if (net.kind !== 'gcp-network-tag' || net.tag !== this.network.clusterTag) {
+      throw new ConstructPropError(client, 'mounts', share.node.path, "this host is not on the share's cluster network", 'Mount it on hosts of the same cluster network');
+    }
+  }
+
+  /**
+   * A Secret Manager secret (an ID in the network's project, or `projects/P/secrets/S`): each host set that mounts
+   * the file system gets read access to that secret alone, named after its service account (`KeyReadHpcLogin`;
+   * releases before 0.2 numbered the grants, `KeyRead0`, and each moves from there).
+   */
+  fileSystemSecret(scope: Construct, field: string, ref: string, example: FileSystemSecretExample): IFileSystemSecret {
+    const full = typeof ref === 'string' ? /^projects\/([a-z][-a-z0-9]{4,28}[a-z0-9])\/secrets\/([A-Za-z0-9_-]{1,255})$/.exec(ref) : null;
+    if (!full && (typeof ref !== 'string' || !/^[A-Za-z0-9_-]{1,255}$/.test(ref))) {
+      throw new ConstructPropError(scope, field, redacted(ref), 'is not a Secret Manager secret ID or projects/P/secrets/S path',
+        `Store it as e.g. '${example.name}' (gcloud secrets create ${example.name} --data-file=<(${example.valueCommand}))`);
+    }
+    const secret = full ? { project: full[1], secretId: full[2] } : { project: this.network.project, secretId: ref };
+    const readers = new Admissions(scope);
+    return {
+      source: gcpSecretSource(secret.project, secret.secretId),
+      grant(client: IFileSystemClient, fileSystem: IConstruct): void {
+        const net = client.fileSystemClientNetwork;
+        if (net.kind !== 'gcp-network-tag') {
+          throw new ConstructPropError(client, 'mounts', fileSystem.node.path,
+            `this file system's key is in Google Secret Manager, which a host on ${net.kind === 'mesh' ? 'the mesh' : 'AWS'} cannot read`,
+            'Mount it on Compute Engine pools, the controller or login nodes of this cluster');
+        }
+        const reader = readers.admit(client, 'fileSystemClientNetwork.serviceAccountId', net.serviceAccountId, net.serviceAccountMember);
+        if (reader) renamedFrom(grantSecretAccess(scope, `KeyRead${reader.name}`, { ...secret, member: net.serviceAccountMember }), `KeyRead${reader.formerIndex}`);
+      },
+    };
   }
 }
