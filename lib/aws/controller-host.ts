@@ -24,7 +24,7 @@ import type {
 } from '../backend';
 import { ConstructPropError, lazyList, lazyString, renamedFrom } from '../cdktf-adapter';
 import { loadBootstrapScripts, SCRIPTS_BUCKET_TAG } from '../cloudinit';
-import { Admissions, CLUSTER_GROUP_NAME, FileSystemClientNetwork, IFileSystemClient } from '../constructs/cluster-file-system';
+import { Admissions, clientNetworkShown, CLUSTER_GROUP_NAME, FileSystemClientNetwork, IFileSystemClient } from '../constructs/cluster-file-system';
 import type { TargetReach } from '../monitoring/scrape-targets';
 import { EfaSecurityGroup } from './efa';
 import type { IAwsClusterNetwork } from './network';
@@ -330,7 +330,7 @@ export class AwsControllerHost implements IControllerHost {
         const net = client.fileSystemClientNetwork;
         if (net.kind !== 'aws-security-group') {
           throw new ConstructPropError(client, 'mounts', fileSystem.node.path,
-            `this file system's key is in AWS Secrets Manager, which a host on ${net.kind === 'mesh' ? 'the mesh' : 'Google Cloud'} cannot read`,
+            `this file system's key is in AWS Secrets Manager, which a host ${clientNetworkShown(net)} cannot read`,
             'Mount it on EC2 pools, the controller or login nodes of this VPC');
         }
       },

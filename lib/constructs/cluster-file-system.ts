@@ -30,7 +30,22 @@ export type FileSystemClientNetwork =
     readonly serviceAccountMember: string; readonly serviceAccountId: string;
   }
   /** Hosts on the cluster's mesh (Tailscale), addressed from its range. */
-  | { readonly kind: 'mesh'; readonly cidr: string };
+  | { readonly kind: 'mesh'; readonly cidr: string }
+  /**
+   * Hosts known only by their addresses (a site's own machines, a backend of your own): a server lets the range in.
+   * `name` names what admits it, as `groupName` does.
+   */
+  | { readonly kind: 'address-range'; readonly cidr: string; readonly name: string };
+
+/** Where a client's hosts are, for messages: `on the mesh`, `in an AWS VPC`, `at 10.8.0.0/24`. */
+export function clientNetworkShown(net: FileSystemClientNetwork): string {
+  switch (net.kind) {
+    case 'aws-security-group': return 'in an AWS VPC';
+    case 'gcp-network-tag': return 'on Google Cloud';
+    case 'mesh': return 'on the mesh';
+    case 'address-range': return `at ${net.cidr}`;
+  }
+}
 
 /** The name every cluster member's client network gives the cluster security group (`FileSystemClientNetwork.groupName`). */
 export const CLUSTER_GROUP_NAME = 'ClusterGroup';

@@ -11,7 +11,7 @@ import type {
   ControllerHostRequest, FileSystemSecretExample, IClusterBackend, IControllerHost, IFileSystemSecret, ShareDisk, ShareDiskRequest,
 } from '../backend';
 import { ConstructPropError, lazyString, renamedFrom, terraformLiteral } from '../cdktf-adapter';
-import { Admissions, FileSystemClientNetwork, IFileSystemClient } from '../constructs/cluster-file-system';
+import { Admissions, clientNetworkShown, FileSystemClientNetwork, IFileSystemClient } from '../constructs/cluster-file-system';
 import type { IGcpClusterNetwork } from './network';
 import type { TargetReach } from '../monitoring/scrape-targets';
 import {
@@ -182,7 +182,7 @@ export class GcpControllerHost implements IControllerHost {
         const net = client.fileSystemClientNetwork;
         if (net.kind !== 'gcp-network-tag') {
           throw new ConstructPropError(client, 'mounts', fileSystem.node.path,
-            `this file system's key is in Google Secret Manager, which a host on ${net.kind === 'mesh' ? 'the mesh' : 'AWS'} cannot read`,
+            `this file system's key is in Google Secret Manager, which a host ${clientNetworkShown(net)} cannot read`,
             'Mount it on Compute Engine pools, the controller or login nodes of this cluster');
         }
         const reader = readers.admit(client, 'fileSystemClientNetwork.serviceAccountId', net.serviceAccountId, net.serviceAccountMember);

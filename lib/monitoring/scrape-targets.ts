@@ -24,7 +24,9 @@ export type TargetDiscovery =
 export type TargetReach =
   | { readonly kind: 'aws-security-group'; readonly securityGroupId: string }
   | { readonly kind: 'gcp-network-tag'; readonly tag: string }
-  | { readonly kind: 'mesh' };
+  | { readonly kind: 'mesh' }
+  /** Hosts known by their addresses (a backend of your own): the monitor reaches them across the range. */
+  | { readonly kind: 'address-range'; readonly cidr: string };
 
 export interface ScrapeTargetGroup {
   readonly exporter: ExporterKind;
