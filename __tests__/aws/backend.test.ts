@@ -1,5 +1,5 @@
 /**
- * Bad input to the AWS cluster constructs fails when the construct is made (or at synth, for what needs the
+ * The cluster constructs on the AWS backend (BastionVpc): bad input fails when the construct is made (or at synth, for what needs the
  * whole cluster), before anything is written, with the construct path, the field, the value and a fix.
  */
 import { AwsProvider } from '@cdktf/provider-aws/lib/provider';
