@@ -131,3 +131,54 @@ test('no file under lib/ is over 700 lines (but those listed, which only shrink)
   const long = [...graph.keys()].map((f) => [rel(f), fs.readFileSync(f, 'utf8').split('\n').length] as const).filter(([, n]) => n > 700);
   expect(long.map(([f]) => f).sort()).toEqual([...NOT_YET_SHORT].sort());
 });
+
+/**
+ * Where tests live (#15 item 7): `__tests__/<folder>/<name>.test.ts` tests `lib/<folder>/<name>.ts`, so a reader finds
+ * a construct's or a backend's tests from its path. Folders that test something other than one lib/ file say what,
+ * and tests that cross several files say why; both lists are checked to name only what exists.
+ */
+const TEST_FOLDERS_OUTSIDE_LIB: Readonly<Record<string, string>> = {
+  bootstrap: 'bootstrap-scripts/: the node scripts, each run under bash',
+  cluster: 'real Slurm daemons booted in network namespaces',
+  package: 'the package as a whole: its shape, its imports, the packed tarball',
+  security: 'every construct at once: the bad-input catalog and the secret scan',
+  stacks: 'stacks/: the shipped stacks',
+  templates: 'templates/: the job templates',
+  terraform: 'terraform itself on the synthesized JSON',
+};
+const CROSS_CUTTING_TESTS: Readonly<Record<string, string>> = {
+  'constructs/apptainer-wiring': 'apptainer from the pool prop to the node files, across placements',
+  'constructs/ceph-fs-gcp': 'CephFs with an existing cluster on Google Cloud: the construct with the GCP backend\'s key grants',
+  'constructs/cluster-users': 'users from the controller to every host kind, with NFS homes',
+  'constructs/gpu-sharing-mail': 'GPU sharing and job mail, from the pool and controller props to slurm.conf',
+  'constructs/render-once': 'the adapter\'s once-per-synth renders, as every host uses them',
+  'constructs/seams': 'the file-system and monitoring seams between constructs',
+  'constructs/stable-ids': 'resource addresses under reordering, for the whole cluster',
+  'docker/container-entrypoint': 'the Docker node image\'s entrypoint script, run under bash',
+  'monitoring/prometheus-live': 'the rendered Prometheus files in a real Prometheus',
+  'monitoring/slurm-metrics': 'bootstrap-scripts/monitoring/slurm-metrics.sh against a fake Slurm',
+  'policy/edge-cases': 'the rule engine on unusual blocks',
+  'policy/rules': 'every rule of every pack',
+  'policy/suppressions': 'suppressions across packs and scopes',
+  'slurm/dynamic': 'dynamic and cloud nodes across the model, the validator and the renderers',
+  'slurm/plugstack': 'plugstack.conf rendering, with the model',
+  'slurm/validation': 'the validators of lib/slurm/validate*.ts',
+  'summary/plan-summary': 'the plan summary from the model to its files',
+};
+
+test('each test is where the code it tests lives, or says why it is not', () => {
+  const tests = fs.readdirSync(path.join(repo, '__tests__'), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.test.ts'));
+  const misplaced: string[] = [];
+  for (const t of tests) {
+    const [folder] = t.split(path.sep);
+    if (folder in TEST_FOLDERS_OUTSIDE_LIB) continue;
+    const name = t.replace(/\.test\.ts$/, '').split(path.sep).join('/');
+    if (fs.existsSync(path.join(LIB, `${name}.ts`)) || name in CROSS_CUTTING_TESTS) continue;
+    misplaced.push(t);
+  }
+  expect(misplaced).toEqual([]);
+  // Both lists name only what exists, so they cannot keep a test that has moved or gone.
+  const names = new Set(tests.map((t) => t.replace(/\.test\.ts$/, '').split(path.sep).join('/')));
+  expect(Object.keys(CROSS_CUTTING_TESTS).filter((n) => !names.has(n) || fs.existsSync(path.join(LIB, `${n}.ts`)))).toEqual([]);
+  expect(Object.keys(TEST_FOLDERS_OUTSIDE_LIB).filter((f) => !fs.existsSync(path.join(repo, '__tests__', f)))).toEqual([]);
+});
