@@ -73,7 +73,22 @@ export interface ICephFsServer {
   make(scope: Construct, request: FileSystemServerRequest & { readonly fsName: string }): IMadeCephFs;
 }
 
-/** How messages show a settings object: its factory and the settings, with no secret (settings hold none). */
+/**
+ * How messages show a settings object: its factory and the settings as the user wrote them in TypeScript
+ * (`ManagedLustre.of({ capacityGiB: 9000 })`), so the value in an error can be pasted back. Settings hold no secret
+ * (a key is given by its secret's name), and a Terraform token is shown as what it is, not its placeholder text.
+ */
 export function shownSettings(factory: string, settings: object): string {
-  return `${factory}(${JSON.stringify(settings)})`;
+  const entries = Object.entries(settings).filter(([, v]) => v !== undefined);
+  return `${factory}(${entries.length ? shownValue(Object.fromEntries(entries)) : ''})`;
+}
+
+function shownValue(value: unknown): string {
+  if (typeof value === 'string') return value.includes('${') ? '<Terraform reference>' : `'${value.replace(/'/g, "\\'")}'`;
+  if (Array.isArray(value)) return `[${value.map(shownValue).join(', ')}]`;
+  if (value && typeof value === 'object') {
+    const inner = Object.entries(value).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}: ${shownValue(v)}`);
+    return inner.length ? `{ ${inner.join(', ')} }` : '{}';
+  }
+  return String(value);
 }

@@ -7,6 +7,7 @@ import { ComputeNodePool } from '../lib/constructs/compute-node-pool';
 import { GpuPartition } from '../lib/constructs/gpu-partition';
 import { LoginNode } from '../lib/constructs/login-node';
 import { LustreFs } from '../lib/constructs/lustre-fs';
+import { FsxLustre } from '../lib/aws/fsx-lustre';
 import { MonitoringStack } from '../lib/constructs/monitoring-stack';
 import { NfsShare } from '../lib/constructs/nfs-share';
 import { SlurmController } from '../lib/constructs/slurm-controller';
@@ -42,7 +43,7 @@ export class AwsGpuStack extends TerraformStack {
     const login = new LoginNode(this, 'Login', { controller });
     // Shared scratch for datasets and checkpoints: FSx for Lustre in the controller's zone, on every GPU node and the
     // login node (security rules follow from mountOn).
-    const scratch = new LustreFs(this, 'Scratch', { controller, name: 'scratch', mountPoint: '/lustre', fsx: { storageCapacityGiB: 2400 } });
+    const scratch = new LustreFs(this, 'Scratch', { controller, name: 'scratch', mountPoint: '/lustre', fileSystem: FsxLustre.of({ storageCapacityGiB: 2400 }) });
     scratch.mountOn(g5, p5, login);
     // Homes (dotfiles, small code) on the controller's own volume over NFS; bulk data belongs on /lustre.
     const home = new NfsShare(this, 'Home', { controller, name: 'home', diskGiB: 200 });

@@ -8,6 +8,7 @@ import { GcpClusterNetwork } from '../lib/constructs/gcp-cluster-network';
 import { GpuPartition } from '../lib/constructs/gpu-partition';
 import { LoginNode } from '../lib/constructs/login-node';
 import { LustreFs } from '../lib/constructs/lustre-fs';
+import { ManagedLustre } from '../lib/gcp/managed-lustre';
 import { MonitoringStack } from '../lib/constructs/monitoring-stack';
 import { Partition } from '../lib/constructs/partition';
 import { SlurmController } from '../lib/constructs/slurm-controller';
@@ -121,7 +122,7 @@ export class GcpA3MegaStack extends TerraformStack {
       controller,
       name: 'home',
       mountPoint: '/home',
-      managed: { capacityGiB: props.homeCapacityGiB ?? 9000, perUnitStorageThroughput: 1000 },
+      fileSystem: ManagedLustre.of({ capacityGiB: props.homeCapacityGiB ?? 9000, perUnitStorageThroughput: 1000 }),
     });
     home.mountOn(login, a3mega, debug);
     new GpuPartition(this, 'A3MegaPartition', { controller, name: 'a3mega', pools: [a3mega], default: true, exclusive: true, maxTime: '2-00:00:00' });

@@ -11,6 +11,7 @@ import { BastionVpc } from '../../lib/constructs/bastion-vpc';
 import { ComputeNodePool } from '../../lib/constructs/compute-node-pool';
 import { LoginNode } from '../../lib/constructs/login-node';
 import { LustreFs } from '../../lib/constructs/lustre-fs';
+import { ExistingLustre } from '../../lib/constructs/existing-lustre';
 import { NfsShare } from '../../lib/constructs/nfs-share';
 import { Partition } from '../../lib/constructs/partition';
 import { SlurmController, SlurmControllerProps } from '../../lib/constructs/slurm-controller';
@@ -37,7 +38,7 @@ describe('users on an AWS cluster with an NFS /home and a Lustre pool', () => {
   const login = new LoginNode(stack, 'Login', { controller });
   new Partition(stack, 'Part', { controller, name: 'all', pools: [nfsPool, lustrePool], default: true });
   new NfsShare(stack, 'Home', { controller }).mountOn(nfsPool);
-  new LustreFs(stack, 'Lfs', { controller, existing: { source: '10.0.0.5@tcp:/lfs' }, mountPoint: '/home' }).mountOn(lustrePool);
+  new LustreFs(stack, 'Lfs', { controller, fileSystem: ExistingLustre.at('10.0.0.5@tcp:/lfs'), mountPoint: '/home' }).mountOn(lustrePool);
   void login;
   const tf: Json = JSON.parse(Testing.synth(stack));
   const doc = (type: string, prefix: string) => {

@@ -15,6 +15,7 @@ import { ComputeNodePool } from '../../lib/constructs/compute-node-pool';
 import { GcpClusterNetwork } from '../../lib/constructs/gcp-cluster-network';
 import { LoginNode } from '../../lib/constructs/login-node';
 import { LustreFs } from '../../lib/constructs/lustre-fs';
+import { ExistingLustre } from '../../lib/constructs/existing-lustre';
 import { NfsShare, NfsShareProps } from '../../lib/constructs/nfs-share';
 import { Partition } from '../../lib/constructs/partition';
 import { SlurmController } from '../../lib/constructs/slurm-controller';
@@ -162,7 +163,7 @@ describe('bad input fails at construction, naming path, field, value and fix', (
     const home = new NfsShare(stack, 'Home', { controller });
     expect(() => home.mountOn(controller)).toThrow(/n\/Ctl: mounts = "n\/Home": the controller serves this share: \/home is already its own directory there\. Mount it on pools and login nodes only/);
     const pool = new ComputeNodePool(stack, 'Cpu', { controller, name: 'cpu', nodes: Ec2Nodes.of({ instanceType: 'c6i.xlarge' }), count: 1 });
-    new LustreFs(stack, 'Lfs', { controller, existing: { source: '10.0.0.5@tcp:/lfs' }, mountPoint: '/home' }).mountOn(pool);
+    new LustreFs(stack, 'Lfs', { controller, fileSystem: ExistingLustre.at('10.0.0.5@tcp:/lfs'), mountPoint: '/home' }).mountOn(pool);
     expect(() => home.mountOn(pool)).toThrow(/n\/Cpu: n\/Home: mount nfs: mountPoint = "\/home": is also the mount point "\/home" of n\/Lfs/);
   });
 

@@ -16,6 +16,7 @@ import { ComputeNodePool } from '../../lib/constructs/compute-node-pool';
 import { GcpClusterNetwork } from '../../lib/constructs/gcp-cluster-network';
 import { LoginNode } from '../../lib/constructs/login-node';
 import { LustreFs } from '../../lib/constructs/lustre-fs';
+import { FsxLustre } from '../../lib/aws/fsx-lustre';
 import { NfsShare } from '../../lib/constructs/nfs-share';
 import { Partition } from '../../lib/constructs/partition';
 import { SlurmController } from '../../lib/constructs/slurm-controller';
@@ -68,7 +69,7 @@ function awsCluster(reversed: boolean): Plan {
   const login = new LoginNode(stack, 'Login', { controller });
   const ws = new Workstations(stack, 'Workstations', network.vpcId);
   const home = new NfsShare(stack, 'Home', { controller });
-  const scratch = new LustreFs(stack, 'Scratch', { controller, fsx: { storageCapacityGiB: 1200, deploymentType: 'SCRATCH_2' } });
+  const scratch = new LustreFs(stack, 'Scratch', { controller, fileSystem: FsxLustre.of({ storageCapacityGiB: 1200, deploymentType: 'SCRATCH_2' }) });
   const shared = new CephFs(stack, 'Shared', { controller, managed: { osdCount: 3, osdSizeGiB: 10 } });
   const clients = [pools.gpu, login, ws, pools.cpu];
   for (const fs of [home, scratch, shared]) fs.mountOn(...(reversed ? [...clients].reverse() : clients));
@@ -138,7 +139,7 @@ test('two client groups under one name are refused, naming the client, the field
   new AwsProvider(stack, 'aws', { region: 'us-east-1' });
   const network = new BastionVpc(stack, 'Net', { cidr: '10.0.0.0/16' });
   const controller = new SlurmController(stack, 'Ctl', { network, clusterName: 'hpc' });
-  const scratch = new LustreFs(stack, 'Scratch', { controller, fsx: { storageCapacityGiB: 1200, deploymentType: 'SCRATCH_2' } });
+  const scratch = new LustreFs(stack, 'Scratch', { controller, fileSystem: FsxLustre.of({ storageCapacityGiB: 1200, deploymentType: 'SCRATCH_2' }) });
   scratch.mountOn(new Workstations(stack, 'A', network.vpcId));
   expect(() => scratch.mountOn(new Workstations(stack, 'B', network.vpcId)))
     .toThrow(/^ids\/B: fileSystemClientNetwork.groupName = "Workstations": already names another client admitted to ids\/Scratch. Give each client its own name$/);

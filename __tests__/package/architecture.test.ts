@@ -101,7 +101,6 @@ const PROVIDER_HOMES: Readonly<Record<string, readonly string[]>> = {
  */
 const NOT_YET_MOVED = new Set([
   'lib/constructs/ceph-fs.ts',
-  'lib/constructs/lustre-fs.ts',
 ]);
 
 test('providers are imported only in their own backend (and the cloud neutral constructs still on the way are listed)', () => {

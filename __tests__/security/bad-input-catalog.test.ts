@@ -16,6 +16,9 @@ import { GcpClusterNetwork } from '../../lib/constructs/gcp-cluster-network';
 import { GpuPartition } from '../../lib/constructs/gpu-partition';
 import { LoginNode } from '../../lib/constructs/login-node';
 import { LustreFs } from '../../lib/constructs/lustre-fs';
+import { ExistingLustre } from '../../lib/constructs/existing-lustre';
+import { FsxLustre } from '../../lib/aws/fsx-lustre';
+import { ManagedLustre } from '../../lib/gcp/managed-lustre';
 import { MonitoringStack } from '../../lib/constructs/monitoring-stack';
 import { NfsShare } from '../../lib/constructs/nfs-share';
 import { Partition } from '../../lib/constructs/partition';
@@ -89,10 +92,10 @@ const CASES: Case[] = [
   // LoginNode
   ['a login node on the controller\'s address', (c) => { const { controller } = cluster(c); new LoginNode(c.stack, 'Login', { controller, hostIndex: 10 }); }, 'cat/Login', 'hostIndex', '10'],
   // LustreFs
-  ['an FSx capacity off its increment', (c) => new LustreFs(c.stack, 'Fs', { controller: ctl(c), fsx: { storageCapacityGiB: 1000 } }), 'cat/Fs', 'fsx.storageCapacityGiB', '1000'],
-  ['Managed Lustre on AWS', (c) => new LustreFs(c.stack, 'Fs', { controller: ctl(c), managed: { capacityGiB: 9000 } }), 'cat/Fs', 'managed', '<settings>'],
-  ['an existing Lustre without a file system name', (c) => new LustreFs(c.stack, 'Fs', { controller: ctl(c), existing: { source: '10.0.0.5@tcp' } }), 'cat/Fs', 'existing.source', '10.0.0.5@tcp'],
-  ['a Lustre mount point over /usr', (c) => new LustreFs(c.stack, 'Fs', { controller: ctl(c), existing: { source: '10.0.0.5@tcp:/lfs' }, mountPoint: '/usr/lustre' }), 'cat/Fs', 'mountPoint', '/usr/lustre'],
+  ['an FSx capacity off its increment', (c) => new LustreFs(c.stack, 'Fs', { controller: ctl(c), fileSystem: FsxLustre.of({ storageCapacityGiB: 1000 }) }), 'cat/Fs', 'fileSystem.storageCapacityGiB', '1000'],
+  ['Managed Lustre on AWS', (c) => new LustreFs(c.stack, 'Fs', { controller: ctl(c), fileSystem: ManagedLustre.of({ capacityGiB: 9000 }) }), 'cat/Fs', 'fileSystem', 'ManagedLustre.of({ capacityGiB: 9000 })'],
+  ['an existing Lustre without a file system name', (c) => new LustreFs(c.stack, 'Fs', { controller: ctl(c), fileSystem: ExistingLustre.at('10.0.0.5@tcp') }), 'cat/Fs', 'fileSystem.source', '10.0.0.5@tcp'],
+  ['a Lustre mount point over /usr', (c) => new LustreFs(c.stack, 'Fs', { controller: ctl(c), fileSystem: ExistingLustre.at('10.0.0.5@tcp:/lfs'), mountPoint: '/usr/lustre' }), 'cat/Fs', 'mountPoint', '/usr/lustre'],
   // CephFs
   ['a CephFS without an fsid', (c) => new CephFs(c.stack, 'Ceph', { controller: ctl(c), existing: { monitors: ['10.0.1.10'], fsid: 'x', clientName: 'slurm', keySecret: 'hpc/filesystems/k' } }), 'cat/Ceph', 'existing.fsid', 'x'],
   ['a CephFS without monitors', (c) => new CephFs(c.stack, 'Ceph', { controller: ctl(c), existing: { monitors: [], fsid: FSID, clientName: 'slurm', keySecret: 'hpc/filesystems/k' } }), 'cat/Ceph', 'existing.monitors', '[]'],
@@ -102,8 +105,8 @@ const CASES: Case[] = [
   ['an NFS disk of 5 GiB', (c) => new NfsShare(c.stack, 'Home', { controller: ctl(c), diskGiB: 5 }), 'cat/Home', 'diskGiB', '5'],
   ['a duplicate mount point', (c) => {
     const { controller, p } = cluster(c);
-    new LustreFs(c.stack, 'A', { controller, existing: { source: '10.0.0.5@tcp:/a' }, mountPoint: '/data' }).mountOn(p);
-    new LustreFs(c.stack, 'B', { controller, existing: { source: '10.0.0.6@tcp:/b' }, mountPoint: '/data' }).mountOn(p);
+    new LustreFs(c.stack, 'A', { controller, fileSystem: ExistingLustre.at('10.0.0.5@tcp:/a'), mountPoint: '/data' }).mountOn(p);
+    new LustreFs(c.stack, 'B', { controller, fileSystem: ExistingLustre.at('10.0.0.6@tcp:/b'), mountPoint: '/data' }).mountOn(p);
   }, 'cat/Gpu', 'mountPoint', '/data'],
   // MonitoringStack
   ['Grafana open to the internet', (c) => new MonitoringStack(c.stack, 'Mon', { controller: cluster(c).controller, grafanaAllowedCidrs: ['0.0.0.0/0'] }), 'cat/Mon', 'grafanaAllowedCidrs[0]', '0.0.0.0/0'],

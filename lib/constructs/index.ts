@@ -7,6 +7,7 @@ export * from './gcp-cluster-network';
 export * from './gpu-partition';
 export * from './login-node';
 export * from './monitoring-stack';
+export * from './existing-lustre';
 export * from './lustre-fs';
 export * from './nfs-share';
 export * from './partition';
