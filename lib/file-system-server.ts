@@ -49,7 +49,7 @@ export interface IMadeLustre extends IFileSystemServer {
 
 /** A Lustre server's settings (`FsxLustre.of`, `ManagedLustre.of`, `ExistingLustre.at`). */
 export interface ILustreServer {
-  /** How messages show the settings, e.g. `FsxLustre.of({"storageCapacityGiB":1200})`. */
+  /** How messages show the settings, e.g. `FsxLustre.of({ storageCapacityGiB: 1200 })`. */
   readonly shown: string;
   /** Makes the file system in `scope` (the `LustreFs`); fails naming `request.field` on a bad setting. */
   make(scope: Construct, request: FileSystemServerRequest): IMadeLustre;

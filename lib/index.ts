@@ -14,6 +14,7 @@ export * from './aws/efa';
 export * from './aws/ec2-nodes';
 export * from './aws/ec2-instance';
 export * from './aws/fsx-lustre';
+export * from './aws/microceph-server';
 export * from './aws/script-bucket';
 export * from './constructs';
 export * from './docker';

@@ -3,6 +3,7 @@ import { TerraformOutput, TerraformStack, TerraformVariable } from 'cdktf';
 import { Construct } from 'constructs';
 import { BastionVpc } from '../lib/constructs/bastion-vpc';
 import { CephFs } from '../lib/constructs/ceph-fs';
+import { MicroCephServer } from '../lib/aws/microceph-server';
 import { Ec2Nodes } from '../lib/aws/ec2-nodes';
 import { ComputeNodePool } from '../lib/constructs/compute-node-pool';
 import { LoginNode } from '../lib/constructs/login-node';
@@ -31,7 +32,7 @@ export class CephLabStack extends TerraformStack {
     new Partition(this, 'Batch', { controller, name: 'batch', pools: [compute], default: true, maxTime: '1-00:00:00' });
     const login = new LoginNode(this, 'Login', { controller });
     // As the lab has it: one server, three 10 GiB loop-file OSDs, CephFS at /mnt/shared on every Slurm host.
-    const shared = new CephFs(this, 'Shared', { controller, name: 'shared', managed: { osdCount: 3, osdSizeGiB: 10 } });
+    const shared = new CephFs(this, 'Shared', { controller, name: 'shared', fileSystem: MicroCephServer.onEc2({ osdCount: 3, osdSizeGiB: 10 }) });
     shared.mountOn(controller, compute, login);
     // The lab's Prometheus and Grafana, on the controller as the seed has them.
     const monitor = new MonitoringStack(this, 'Monitoring', { controller, onController: true });

@@ -11,6 +11,8 @@ import { Construct } from 'constructs';
 import { ClusterMount } from '../../lib/cloudinit/mounts';
 import { BastionVpc } from '../../lib/constructs/bastion-vpc';
 import { CephFs } from '../../lib/constructs/ceph-fs';
+import { ExistingCephFs } from '../../lib/constructs/existing-ceph-fs';
+import { MicroCephServer } from '../../lib/aws/microceph-server';
 import { FileSystemClientNetwork, IClusterFileSystem, IFileSystemClient } from '../../lib/constructs/cluster-file-system';
 import { ComputeNodePool } from '../../lib/constructs/compute-node-pool';
 import { GcpClusterNetwork } from '../../lib/constructs/gcp-cluster-network';
@@ -70,7 +72,7 @@ function awsCluster(reversed: boolean): Plan {
   const ws = new Workstations(stack, 'Workstations', network.vpcId);
   const home = new NfsShare(stack, 'Home', { controller });
   const scratch = new LustreFs(stack, 'Scratch', { controller, fileSystem: FsxLustre.of({ storageCapacityGiB: 1200, deploymentType: 'SCRATCH_2' }) });
-  const shared = new CephFs(stack, 'Shared', { controller, managed: { osdCount: 3, osdSizeGiB: 10 } });
+  const shared = new CephFs(stack, 'Shared', { controller, fileSystem: MicroCephServer.onEc2({ osdCount: 3, osdSizeGiB: 10 }) });
   const clients = [pools.gpu, login, ws, pools.cpu];
   for (const fs of [home, scratch, shared]) fs.mountOn(...(reversed ? [...clients].reverse() : clients));
   return JSON.parse(Testing.synth(stack)) as Plan;
@@ -90,7 +92,7 @@ function gcpCluster(reversed: boolean): Plan {
   const login = new LoginNode(stack, 'Login', { controller });
   const fs = new CephFs(stack, 'Shared', {
     controller,
-    existing: { monitors: ['10.50.0.11'], fsid: '6d1f3b9e-2f0c-4b0a-9c5e-1f2a3b4c5d6e', clientName: 'slurm', keySecret: 'ceph-slurm-key' },
+    fileSystem: ExistingCephFs.of({ monitors: ['10.50.0.11'], fsid: '6d1f3b9e-2f0c-4b0a-9c5e-1f2a3b4c5d6e', clientName: 'slurm', keySecret: 'ceph-slurm-key' }),
   });
   const clients = [controller, pools.a, login, pools.b];
   fs.mountOn(...(reversed ? [...clients].reverse() : clients));

@@ -95,29 +95,22 @@ const PROVIDER_HOMES: Readonly<Record<string, readonly string[]>> = {
   docker: ['lib/docker/'],
 };
 
-/**
- * Cloud-neutral constructs that still import a provider: their cloud code moves behind the backends in the next steps
- * of #15. The list may only shrink; a file that no longer imports a provider must leave it.
- */
-const NOT_YET_MOVED = new Set([
-  'lib/constructs/ceph-fs.ts',
-]);
-
-test('providers are imported only in their own backend (and the cloud neutral constructs still on the way are listed)', () => {
+test('providers are imported only in their own backend, one provider per file', () => {
   const misplaced: string[] = [];
   for (const [file, providers] of providerImports()) {
-    if (NOT_YET_MOVED.has(file)) continue;
     for (const p of providers) if (!(PROVIDER_HOMES[p] ?? []).some((home) => file.startsWith(home))) misplaced.push(`${file}: ${p}`);
     if (providers.size > 1) misplaced.push(`${file}: imports ${[...providers].join(' and ')}`);
   }
   expect(misplaced).toEqual([]);
-  // The allow-list only shrinks: each entry still needs it.
-  expect([...NOT_YET_MOVED].filter((f) => !providerImports().has(f))).toEqual([]);
 });
 
-test('the controller, partitions and the backend seam import no provider', () => {
-  const neutral = ['lib/backend.ts', 'lib/constructs/slurm-controller.ts', 'lib/constructs/partition.ts', 'lib/constructs/gpu-partition.ts',
-    'lib/constructs/cluster-interfaces.ts', 'lib/constructs/cluster-file-system.ts', 'lib/constructs/plan-summary.ts'];
+test('the shared constructs and the backend seams import no provider', () => {
+  const neutral = ['lib/backend.ts', 'lib/node-placement.ts', 'lib/file-system-server.ts', 'lib/constructs/slurm-controller.ts',
+    'lib/constructs/compute-node-pool.ts', 'lib/constructs/login-node.ts', 'lib/constructs/monitoring-stack.ts', 'lib/constructs/partition.ts',
+    'lib/constructs/gpu-partition.ts', 'lib/constructs/nfs-share.ts', 'lib/constructs/lustre-fs.ts', 'lib/constructs/ceph-fs.ts',
+    'lib/constructs/existing-lustre.ts', 'lib/constructs/existing-ceph-fs.ts', 'lib/constructs/cluster-interfaces.ts',
+    'lib/constructs/cluster-file-system.ts', 'lib/constructs/plan-summary.ts'];
+  expect(neutral.filter((f) => !fs.existsSync(path.join(repo, f)))).toEqual([]);
   const imports = providerImports();
   expect(neutral.filter((f) => imports.has(f))).toEqual([]);
   expect(imports.get('lib/aws/controller-host.ts')).toEqual(new Set(['aws']));
@@ -147,7 +140,6 @@ const TEST_FOLDERS_OUTSIDE_LIB: Readonly<Record<string, string>> = {
 };
 const CROSS_CUTTING_TESTS: Readonly<Record<string, string>> = {
   'constructs/apptainer-wiring': 'apptainer from the pool prop to the node files, across placements',
-  'constructs/ceph-fs-gcp': 'CephFs with an existing cluster on Google Cloud: the construct with the GCP backend\'s key grants',
   'constructs/cluster-users': 'users from the controller to every host kind, with NFS homes',
   'constructs/gpu-sharing-mail': 'GPU sharing and job mail, from the pool and controller props to slurm.conf',
   'constructs/render-once': 'the adapter\'s once-per-synth renders, as every host uses them',

@@ -11,6 +11,8 @@ import * as os from 'os';
 import * as path from 'path';
 import { BastionVpc, BastionVpcProps } from '../../lib/constructs/bastion-vpc';
 import { CephFs } from '../../lib/constructs/ceph-fs';
+import { ExistingCephFs } from '../../lib/constructs/existing-ceph-fs';
+import { MicroCephServer } from '../../lib/aws/microceph-server';
 import { ComputeNodePool, ComputeNodePoolProps } from '../../lib/constructs/compute-node-pool';
 import { GcpClusterNetwork } from '../../lib/constructs/gcp-cluster-network';
 import { GpuPartition } from '../../lib/constructs/gpu-partition';
@@ -97,9 +99,9 @@ const CASES: Case[] = [
   ['an existing Lustre without a file system name', (c) => new LustreFs(c.stack, 'Fs', { controller: ctl(c), fileSystem: ExistingLustre.at('10.0.0.5@tcp') }), 'cat/Fs', 'fileSystem.source', '10.0.0.5@tcp'],
   ['a Lustre mount point over /usr', (c) => new LustreFs(c.stack, 'Fs', { controller: ctl(c), fileSystem: ExistingLustre.at('10.0.0.5@tcp:/lfs'), mountPoint: '/usr/lustre' }), 'cat/Fs', 'mountPoint', '/usr/lustre'],
   // CephFs
-  ['a CephFS without an fsid', (c) => new CephFs(c.stack, 'Ceph', { controller: ctl(c), existing: { monitors: ['10.0.1.10'], fsid: 'x', clientName: 'slurm', keySecret: 'hpc/filesystems/k' } }), 'cat/Ceph', 'existing.fsid', 'x'],
-  ['a CephFS without monitors', (c) => new CephFs(c.stack, 'Ceph', { controller: ctl(c), existing: { monitors: [], fsid: FSID, clientName: 'slurm', keySecret: 'hpc/filesystems/k' } }), 'cat/Ceph', 'existing.monitors', '[]'],
-  ['a MicroCeph with no OSDs', (c) => new CephFs(c.stack, 'Ceph', { controller: ctl(c), managed: { osdCount: 0 } }), 'cat/Ceph', 'managed.osdCount', '0'],
+  ['a CephFS without an fsid', (c) => new CephFs(c.stack, 'Ceph', { controller: ctl(c), fileSystem: ExistingCephFs.of({ monitors: ['10.0.1.10'], fsid: 'x', clientName: 'slurm', keySecret: 'hpc/filesystems/k' }) }), 'cat/Ceph', 'fileSystem.fsid', 'x'],
+  ['a CephFS without monitors', (c) => new CephFs(c.stack, 'Ceph', { controller: ctl(c), fileSystem: ExistingCephFs.of({ monitors: [], fsid: FSID, clientName: 'slurm', keySecret: 'hpc/filesystems/k' }) }), 'cat/Ceph', 'fileSystem.monitors', '[]'],
+  ['a MicroCeph with no OSDs', (c) => new CephFs(c.stack, 'Ceph', { controller: ctl(c), fileSystem: MicroCephServer.onEc2({ osdCount: 0 }) }), 'cat/Ceph', 'fileSystem.osdCount', '0'],
   // NfsShare and mounts
   ['an NFS share of a system directory', (c) => new NfsShare(c.stack, 'Home', { controller: ctl(c), path: '/usr/home' }), 'cat/Home', 'path', '/usr/home'],
   ['an NFS disk of 5 GiB', (c) => new NfsShare(c.stack, 'Home', { controller: ctl(c), diskGiB: 5 }), 'cat/Home', 'diskGiB', '5'],

@@ -10,6 +10,7 @@ import { App, TerraformStack, TerraformVariable, Testing } from 'cdktf';
 import { gunzipSync } from 'zlib';
 import { BastionVpc } from '../../lib/constructs/bastion-vpc';
 import { CephFs } from '../../lib/constructs/ceph-fs';
+import { ExistingCephFs } from '../../lib/constructs/existing-ceph-fs';
 import { ComputeNodePool } from '../../lib/constructs/compute-node-pool';
 import { GcpClusterNetwork } from '../../lib/constructs/gcp-cluster-network';
 import { SlurmController } from '../../lib/constructs/slurm-controller';
@@ -49,14 +50,14 @@ const PLANTED: [string, () => void][] = [
   ['a CephFS key pasted as keySecret (AWS)', () => {
     const { stack, network } = aws('d');
     const controller = new SlurmController(stack, 'Ctl', { network, clusterName: 'hpc' });
-    new CephFs(stack, 'Fs', { controller, existing: { monitors: ['10.0.1.10'], fsid: FSID, clientName: 'slurm', keySecret: `AQD${SENTINEL}==` } });
+    new CephFs(stack, 'Fs', { controller, fileSystem: ExistingCephFs.of({ monitors: ['10.0.1.10'], fsid: FSID, clientName: 'slurm', keySecret: `AQD${SENTINEL}==` }) });
   }],
   ['a CephFS key pasted as keySecret (GCP)', () => {
     const stack = new TerraformStack(Testing.app(), 'e');
     new GoogleProvider(stack, 'google', { project: 'my-hpc-project', region: 'us-central1' });
     const network = new GcpClusterNetwork(stack, 'Net', { project: 'my-hpc-project', region: 'us-central1', zone: 'us-central1-a', namePrefix: 'hpc' });
     const controller = new SlurmController(stack, 'Ctl', { network, clusterName: 'hpc' });
-    new CephFs(stack, 'Fs', { controller, existing: { monitors: ['10.0.1.10'], fsid: FSID, clientName: 'slurm', keySecret: `AQD+${SENTINEL}==` } });
+    new CephFs(stack, 'Fs', { controller, fileSystem: ExistingCephFs.of({ monitors: ['10.0.1.10'], fsid: FSID, clientName: 'slurm', keySecret: `AQD+${SENTINEL}==` }) });
   }],
   ['a private key among users\' public keys', () => {
     const { stack, network } = aws('f');

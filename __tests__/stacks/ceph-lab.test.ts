@@ -1,17 +1,14 @@
 /**
  * The shipped `ceph-lab` stack (the MicroCeph seed on AWS): the server, its security rules, where the key and the
  * fsid live (never in the plan), every Slurm host's mount line, the server's user-data through cloud-init's schema,
- * `terraform validate` against the AWS provider, and CephFs's refusals.
+ * and `terraform validate` against the AWS provider. MicroCeph's and CephFs's refusals are tested beside them
+ * (__tests__/aws/microceph-server.test.ts, __tests__/constructs/ceph-fs.test.ts, existing-ceph-fs.test.ts).
  */
-import { AwsProvider } from '@cdktf/provider-aws/lib/provider';
-import { App, TerraformStack, Testing } from 'cdktf';
+import { App, Testing } from 'cdktf';
 import * as fs from 'fs';
 import * as path from 'path';
 import { parse } from 'yaml';
 import { gunzipSync } from 'zlib';
-import { BastionVpc } from '../../lib/constructs/bastion-vpc';
-import { CephFs, CephFsProps } from '../../lib/constructs/ceph-fs';
-import { SlurmController } from '../../lib/constructs/slurm-controller';
 import { CephLabStack } from '../../stacks/ceph-lab';
 import { validateCloudConfig } from '../cloudinit/validate-cloud-config';
 import { awsValidationAvailability, formatDiagnostics, validateAws } from '../terraform/validate-aws';
@@ -100,38 +97,3 @@ test('slurmdbd with a local database and slurmrestd on the controller', () => {
   if (result.skipped) throw new Error(result.reason);
   expect(formatDiagnostics(result.errors)).toBe('');
 }, 120_000);
-
-describe('CephFs refuses bad input', () => {
-  const FSID = '6d1f3b9e-2f0c-4b0a-9c5e-1f2a3b4c5d6e';
-  test.each<[string, Partial<CephFsProps>, RegExp]>([
-    ['neither managed nor existing', {}, /c\/Fs: managed\/existing = .*give exactly one/],
-    ['an existing cluster without an fsid', { existing: { monitors: ['10.0.1.10'], fsid: 'x', clientName: 'fs-client', keySecret: 'hpc/filesystems/k' } }, /existing\.fsid = "x": is not a Ceph fsid/],
-    ['no monitors', { existing: { monitors: [], fsid: FSID, clientName: 'fs-client', keySecret: 'hpc/filesystems/k' } }, /existing\.monitors = \[\]: must list monitor addresses/],
-    ['a key secret the hosts may not read', { existing: { monitors: ['10.0.1.10'], fsid: FSID, clientName: 'fs-client', keySecret: 'other/key' } }, /existing\.keySecret = "<9 characters>": must be a Secrets Manager name under hpc\/filesystems\//],
-    ['a client name with the client. prefix', { existing: { monitors: ['10.0.1.10'], fsid: FSID, clientName: 'client.x', keySecret: 'hpc/filesystems/k' } }, /existing\.clientName = "client\.x"/],
-    ['zero OSDs', { managed: { osdCount: 0 } }, /managed\.osdCount = 0: must be a whole number from 1 to 12/],
-    ['a secret in the mount options', { managed: {}, mountOptions: 'secret=AQD9k2Vm' }, /mountOptions = .*without mon_addr, secret or secretfile/],
-    ['the controller address', { managed: { hostIndex: 10 } }, /managed\.hostIndex = 10: 10\.0\.1\.10 is the controller's address/],
-  ])('%s', (_name, props, message) => {
-    const s = new TerraformStack(Testing.app(), 'c');
-    new AwsProvider(s, 'aws', { region: 'us-east-1' });
-    const controller = new SlurmController(s, 'Ctl', { network: new BastionVpc(s, 'Net', { cidr: '10.0.0.0/16' }), clusterName: 'hpc' });
-    expect(() => new CephFs(s, 'Fs', { controller, ...props } as CephFsProps)).toThrow(message);
-  });
-
-  test('an existing cluster mounts with its monitors, fsid and key reference', () => {
-    const s = new TerraformStack(Testing.app(), 'c');
-    new AwsProvider(s, 'aws', { region: 'us-east-1' });
-    const controller = new SlurmController(s, 'Ctl', { network: new BastionVpc(s, 'Net', { cidr: '10.0.0.0/16' }), clusterName: 'hpc' });
-    const fs = new CephFs(s, 'Fs', { controller, existing: { monitors: ['10.0.1.10', '10.0.1.11:6789'], fsid: FSID, clientName: 'fs-client', keySecret: 'hpc/filesystems/juju-key' } });
-    expect(fs.connectClient(controller)).toEqual({
-      kind: 'ceph',
-      source: `fs-client@${FSID}.cephfs=/`,
-      mountPoint: '/mnt/shared',
-      options: 'mon_addr=10.0.1.10/10.0.1.11:6789,noatime',
-      secretSource: 'aws-secretsmanager:hpc/filesystems/juju-key',
-      origin: 'c/Fs',
-    });
-    expect(fs.server).toBeUndefined();
-  });
-});

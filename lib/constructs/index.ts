@@ -1,5 +1,6 @@
 export * from './bastion-vpc';
 export * from './ceph-fs';
+export * from './existing-ceph-fs';
 export * from './cluster-file-system';
 export * from './cluster-interfaces';
 export * from './compute-node-pool';
