@@ -104,6 +104,16 @@ test('providers are imported only in their own backend, one provider per file', 
   expect(misplaced).toEqual([]);
 });
 
+test('the shared constructs and seams import nothing from a backend folder, types included (only the two networks live there)', () => {
+  const backends = ['lib/aws/', 'lib/gcp/', 'lib/docker/', 'lib/ssh/'];
+  const networks = new Set(['lib/constructs/bastion-vpc.ts', 'lib/constructs/gcp-cluster-network.ts']);
+  const shared = [...graph.keys()].map(rel)
+    .filter((f) => (f.startsWith('lib/constructs/') && !networks.has(f)) || ['lib/backend.ts', 'lib/node-placement.ts', 'lib/file-system-server.ts'].includes(f));
+  expect(shared.length).toBeGreaterThan(15);
+  const reaching = shared.flatMap((f) => (graph.get(path.join(repo, f)) ?? []).map(rel).filter((to) => backends.some((b) => to.startsWith(b))).map((to) => `${f} -> ${to}`));
+  expect(reaching).toEqual([]);
+});
+
 test('the shared constructs and the backend seams import no provider', () => {
   const neutral = ['lib/backend.ts', 'lib/node-placement.ts', 'lib/file-system-server.ts', 'lib/constructs/slurm-controller.ts',
     'lib/constructs/compute-node-pool.ts', 'lib/constructs/login-node.ts', 'lib/constructs/monitoring-stack.ts', 'lib/constructs/partition.ts',

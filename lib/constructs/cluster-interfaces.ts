@@ -4,13 +4,11 @@
  * construct file imports another's and a test keeps `lib/` free of import cycles.
  */
 import type { IConstruct } from 'constructs';
-import type { IAwsClusterNetwork } from '../aws/network';
-import type { IClusterBackend, IControllerHost, MonitorOnController } from '../backend';
+import type { IClusterBackend, IClusterNetwork, IControllerHost, MonitorOnController } from '../backend';
 import type { ClusterMount, NfsExport, ResolvedTailscaleMesh } from '../cloudinit';
 import type { ExporterKind, IScrapeTargets } from '../monitoring/scrape-targets';
 import type { ClusterSpec, NodePoolSpec, PartitionSpec, SlurmVersion } from '../slurm';
 import type { IClusterFileSystem, IFileSystemClient } from './cluster-file-system';
-import type { IGcpClusterNetwork } from '../gcp/network';
 
 /** A host's share of the cluster-wide settings (`ISlurmController.hostSetup`). */
 export interface HostSetup {
@@ -32,7 +30,8 @@ export interface ISlurmController extends IFileSystemClient, IScrapeTargets {
   readonly hostname: string;
   /** Fixed private address; slurmd's `--conf-server`. */
   readonly privateIp: string;
-  readonly network: IAwsClusterNetwork | IGcpClusterNetwork;
+  /** The network it was given; its backend is `backend`. A backend reads its own network from its controller host. */
+  readonly network: IClusterNetwork;
   readonly backend: IClusterBackend;
   /** The controller's host on its cloud; a backend reads its own kind through `AwsControllerHost.of` and the like. */
   readonly host: IControllerHost;

@@ -1,8 +1,7 @@
 import { Token } from 'cdktf';
 import { Construct, IConstruct } from 'constructs';
-import type { IClusterBackend, IControllerHost, IHostSettings } from '../backend';
+import type { IClusterBackend, IClusterNetwork, IControllerHost, IHostSettings } from '../backend';
 import { resolveHostSettings } from './host-settings';
-import type { IAwsClusterNetwork } from '../aws/network';
 import {
   buildNodeCloudConfig, ClusterGroup, ClusterMount, ClusterUser, exportProblems, NfsExport, NodeRole, renderNodeUserData,
   renderUsersTable, ResolvedTailscaleMesh, tailscaleEnv, userProblems,
@@ -24,12 +23,10 @@ import { ExporterKind, IScrapeTargets, ScrapeTargetGroup } from '../monitoring/s
 import { FileSystemClientNetwork, HostMounts, IClusterFileSystem, MESH_CIDR } from './cluster-file-system';
 import type { HostSetup, ISlurmController, MonitorOnController } from './cluster-interfaces';
 import { NfsShare } from './nfs-share';
-import type { IGcpClusterNetwork } from './gcp-cluster-network';
 import { ControllerPart } from '../summary/model';
 import { PlanSummaryOptions, attachPlanSummary, describeForPlan } from './plan-summary';
 import { ConstructPropError, oncePerSynth, validateAtSynth } from '../cdktf-adapter';
 
-export type { IAwsClusterNetwork };
 
 /** slurmdbd's database on another host (RDS, Aurora): its password is a Secrets Manager secret the dbd host reads. */
 export interface ExternalAccountingDatabase {
@@ -77,8 +74,11 @@ export interface ClusterMesh {
 }
 
 export interface SlurmControllerProps {
-  /** Where the cluster lives: a `BastionVpc` (AWS) or a `GcpClusterNetwork` (Google Cloud). */
-  readonly network: IAwsClusterNetwork | IGcpClusterNetwork;
+  /**
+   * Where the cluster lives: a `BastionVpc` (AWS), a `GcpClusterNetwork` (Google Cloud), or a network of your own
+   * whose `backend` places the controller on your cloud (docs/architecture.md, "Adding a backend").
+   */
+  readonly network: IClusterNetwork;
   /** `ClusterName`: lower-case letters, digits, `_`; starts with a letter. Also prefixes secret names. */
   readonly clusterName: string;
   /**
@@ -211,7 +211,7 @@ export class SlurmController extends Construct implements ISlurmController {
   readonly hostname: string;
   /** Fixed private address; slurmd's `--conf-server`. */
   readonly privateIp: string;
-  readonly network: IAwsClusterNetwork | IGcpClusterNetwork;
+  readonly network: IClusterNetwork;
   readonly backend: IClusterBackend;
   /** The controller's host on its cloud (EC2, Compute Engine): its identity, secrets, VM and state disk. */
   readonly host: IControllerHost;
