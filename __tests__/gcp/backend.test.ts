@@ -81,7 +81,7 @@ describe('bad input fails with path, field, value and fix', () => {
       /compactPlacement = true: is combined with reservationName/],
     ['a mesh on a GCP controller',
       () => gcpCluster({}, { mesh: { tailscale: { authKey: 'x' } } }),
-      /g\/Ctl: mesh = "<mesh>": applies to AWS controllers only.*IAP with OS Login/],
+      /g\/Ctl: mesh = "<mesh>": the GCP backend cannot put its controller on a mesh\. Drop mesh; .*\(BastionVpc\)/],
     ['EC2 settings on a GCP controller',
       () => gcpCluster({}, { instance: Ec2Instance.of({ instanceType: 'm6i.xlarge' }) }),
       /g\/Ctl: instance = "Ec2Instance\.of\(\{\\"instanceType\\":\\"m6i\.xlarge\\"\}\)": are AWS settings, and the cluster network is GCP\. Use instance: GceInstance\.of\(\{ machineType: 'n2-standard-8' \}\)/],

@@ -273,8 +273,9 @@ export class SlurmController extends Construct implements ISlurmController {
     this.privateIp = this.fixedAddress(this, 'hostIndex', props.hostIndex ?? 10, 10);
     if (props.mesh) {
       if (!this.backend.capabilities.mesh) {
-        throw new ConstructPropError(this, 'mesh', '<mesh>', `applies to AWS controllers only, and this one is on ${this.backend.name.toUpperCase()}`,
-          'On GCP, SSH goes through IAP with OS Login; a mesh (and its shared directory) needs an AWS controller for now');
+        // Worded from the capability, not a cloud: any backend without a mesh says the same.
+        throw new ConstructPropError(this, 'mesh', '<mesh>', `the ${this.backend.name.toUpperCase()} backend cannot put its controller on a mesh`,
+          'Drop mesh; to join Docker or SSH GPU hosts over a mesh, put the controller on a network whose backend has one (BastionVpc)');
       }
       this.tailscale = this.resolveMesh(props.mesh, props.clusterName);
     }
