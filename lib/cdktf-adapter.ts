@@ -10,6 +10,7 @@ import { makeUniqueId } from 'cdktf/lib/private/unique';
 // cdktf's hook for work after validation, before the stack is written; marked internal, hence only here.
 import { addCustomSynthesis } from 'cdktf/lib/synthesize/synthesizer';
 import { IConstruct } from 'constructs';
+import { shownForField } from './slurm/errors';
 
 /** A string Terraform value computed when the stack synthesizes, after every construct has been added. */
 export function lazyString(produce: () => string): string {
@@ -66,7 +67,8 @@ export function validateAtSynth(scope: IConstruct, check: () => string[]): void 
  */
 export class ConstructPropError extends Error {
   constructor(scope: IConstruct, field: string, value: unknown, problem: string, fix: string) {
-    super(`${scope.node.path}: ${field} = ${JSON.stringify(value)}: ${problem}. ${fix}`);
+    // A field that holds a secret is shown by its length, whatever the caller passed (lib/slurm/errors.ts).
+    super(`${scope.node.path}: ${field} = ${JSON.stringify(shownForField(field, value))}: ${problem}. ${fix}`);
     this.name = 'ConstructPropError';
   }
 }

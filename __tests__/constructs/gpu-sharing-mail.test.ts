@@ -68,7 +68,12 @@ describe('job mail', () => {
     expect(files.get('/etc/cdktf-slurm/bootstrap.sha256')).toMatch(/  mail-relay\.sh$/m);
     const tf: Json = JSON.parse(Testing.synth(stack));
     const policy = Object.values(tf.resource.aws_iam_role_policy as Json).find((p) => (p as Json).name === 'own-secrets') as Json;
-    expect(JSON.parse(policy.policy).Statement[0].Resource).toContain('arn:aws:secretsmanager:*:*:secret:hpc/smtp-password-*');
+    // Read only: the relay password is the user's, and the controller may not overwrite it.
+    const statements = JSON.parse(policy.policy).Statement as Json[];
+    expect(statements.find((st) => st.Sid === 'ReadSecrets')).toEqual({
+      Sid: 'ReadSecrets', Effect: 'Allow', Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'], Resource: ['arn:aws:secretsmanager:*:*:secret:hpc/smtp-password-*'],
+    });
+    expect(statements.find((st) => st.Sid === 'OwnSecrets')?.Resource).not.toContain('arn:aws:secretsmanager:*:*:secret:hpc/smtp-password-*');
   });
 
   test('without mail: no MailProg, no relay step', () => {

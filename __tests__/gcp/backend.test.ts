@@ -93,7 +93,7 @@ describe('bad input fails with path, field, value and fix', () => {
       /g\/Ctl: hostIndex = 40: .*10\.0\.0\.0\/28/],
     ['a bad external DB secret',
       () => gcpCluster({}, { accounting: { endpoint: '10.1.0.5', passwordSecret: 'not a secret!' } }),
-      /g\/Ctl: accounting\.passwordSecret = "not a secret!": is not a Secret Manager secret ID/],
+      /g\/Ctl: accounting\.passwordSecret = "<13 characters>": is not a Secret Manager secret ID starting hpc- or a projects\/P\/secrets\/S path/],
   ])('%s', (_name, make, message) => {
     expect(make).toThrow(message);
   });

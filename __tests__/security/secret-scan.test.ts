@@ -16,6 +16,8 @@ import { GcpClusterNetwork } from '../../lib/constructs/gcp-cluster-network';
 import { SlurmController } from '../../lib/constructs/slurm-controller';
 import { SHIPPED_STACKS } from '../../stacks/shipped';
 import { SshHosts } from '../../lib/ssh/ssh-hosts';
+import { Ec2Nodes } from '../../lib/aws/ec2-nodes';
+import { Partition } from '../../lib/constructs/partition';
 
 type Json = Record<string, any>;
 const SENTINEL = 'SeNtInEl9f3a7c2e';
@@ -58,6 +60,23 @@ const PLANTED: [string, () => void][] = [
     const network = new GcpClusterNetwork(stack, 'Net', { project: 'my-hpc-project', region: 'us-central1', zone: 'us-central1-a', namePrefix: 'hpc' });
     const controller = new SlurmController(stack, 'Ctl', { network, clusterName: 'hpc' });
     new CephFs(stack, 'Fs', { controller, fileSystem: ExistingCephFs.of({ monitors: ['10.0.1.10'], fsid: FSID, clientName: 'slurm', keySecret: `AQD+${SENTINEL}==` }) });
+  }],
+  ['accounting.passwordSecret holding the password (AWS)', () => {
+    const { stack, network } = aws('g');
+    new SlurmController(stack, 'Ctl', { network, clusterName: 'hpc', accounting: { endpoint: 'db.example.org', passwordSecret: `Pa55-${SENTINEL}` } });
+  }],
+  ['accounting.passwordSecret holding the password (GCP)', () => {
+    const stack = new TerraformStack(Testing.app(), 'h');
+    new GoogleProvider(stack, 'google', { project: 'my-hpc-project', region: 'us-central1' });
+    const network = new GcpClusterNetwork(stack, 'Net', { project: 'my-hpc-project', region: 'us-central1', zone: 'us-central1-a', namePrefix: 'hpc' });
+    new SlurmController(stack, 'Ctl', { network, clusterName: 'hpc', accounting: { endpoint: '10.1.0.5', passwordSecret: `Pa55${SENTINEL}` } });
+  }],
+  ['a database password in extraSlurmConf', () => {
+    const { stack, network } = aws('i');
+    const controller = new SlurmController(stack, 'Ctl', { network, clusterName: 'hpc', extraSlurmConf: { AccountingStoragePass: `Pa55${SENTINEL}`, JobCompPass: SENTINEL } });
+    const pool = new ComputeNodePool(stack, 'Cpu', { controller, name: 'cpu', nodes: Ec2Nodes.of({ instanceType: 'c6i.large' }), count: 1 });
+    new Partition(stack, 'Part', { controller, name: 'cpu', pools: [pool], default: true });
+    Testing.synth(stack);
   }],
   ['a private key among users\' public keys', () => {
     const { stack, network } = aws('f');

@@ -123,7 +123,10 @@ export class AwsControllerHost implements IControllerHost {
     this.mungeKeySecretArn = munge.arn;
     this.mungeKeySource = `aws-secretsmanager:${this.mungeKeySecretName}`;
 
+    // Secrets the controller generates at first boot (it writes their first version), and secrets it only reads
+    // (Terraform's mesh key, the user's database and mail passwords): it may never overwrite one of the latter.
     const secretArns = [munge.arn];
+    const readOnlySecretArns: string[] = [];
     if (request.restApi) {
       const jwt = new SecretsmanagerSecret(scope, 'JwtKey', {
         name: `${prefix}/slurm-jwt-key`,
@@ -140,7 +143,7 @@ export class AwsControllerHost implements IControllerHost {
         recoveryWindowInDays: 7,
       });
       new SecretsmanagerSecretVersion(scope, 'MeshAuthKeyValue', { secretId: authKey.id, secretString: request.meshAuthKey.value });
-      secretArns.push(authKey.arn);
+      readOnlySecretArns.push(authKey.arn);
       this.meshAuthKeySource = `aws-secretsmanager:${request.meshAuthKey.secretName}`;
     }
     const accounting = request.accounting;
@@ -153,18 +156,23 @@ export class AwsControllerHost implements IControllerHost {
       secretArns.push(db.arn);
       this.dbPasswordSource = `generate+aws-secretsmanager:${prefix}/slurmdbd-db-password`;
     } else if (accounting) {
-      this.dbPasswordSource = `aws-secretsmanager:${accounting.passwordSecret}`;
-      secretArns.push(
-        accounting.passwordSecret.startsWith('arn:')
-          ? accounting.passwordSecret
-          : `arn:aws:secretsmanager:*:*:secret:${accounting.passwordSecret}-*`,
-      );
+      const ref = accounting.passwordSecret;
+      // A name under the cluster's prefix, an RDS-managed secret, or a full ARN: what a pasted password never looks
+      // like, so one is refused instead of landing in user-data and an IAM policy.
+      const arn = typeof ref === 'string' && /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@!-]+$/.test(ref);
+      const named = typeof ref === 'string' && (new RegExp(`^${prefix}/[A-Za-z0-9/_+=.@-]+$`).test(ref) || /^rds![a-z]+-[0-9a-f-]{36}$/.test(ref));
+      if (!arn && !named) {
+        throw new ConstructPropError(scope, 'accounting.passwordSecret', typeof ref === 'string' ? `<${ref.length} characters>` : ref,
+          `is not a Secrets Manager secret name under ${prefix}/, an RDS-managed secret (rds!db-…) or a secret ARN`,
+          `Store the password as '${prefix}/slurmdbd-db-password' (aws secretsmanager create-secret --name ${prefix}/slurmdbd-db-password --secret-string file://<file>) and give that name`);
+      }
+      this.dbPasswordSource = `aws-secretsmanager:${ref}`;
+      readOnlySecretArns.push(arn ? ref : `arn:aws:secretsmanager:*:*:secret:${ref}-*`);
     }
 
     const mailSecret = request.mailPasswordSecret;
     if (mailSecret?.startsWith('aws-secretsmanager:')) {
-      // Read-only would do; the statement below is the controller's one secret policy, kept to its own secrets.
-      secretArns.push(`arn:aws:secretsmanager:*:*:secret:${mailSecret.slice('aws-secretsmanager:'.length)}-*`);
+      readOnlySecretArns.push(`arn:aws:secretsmanager:*:*:secret:${mailSecret.slice('aws-secretsmanager:'.length)}-*`);
     }
     const identity = ec2InstanceRole(scope, `${prefix}-slurm-controller`, `Slurm controller of ${prefix}: reads and first-boot-writes its own secrets`);
     const role = identity.role;
@@ -182,6 +190,9 @@ export class AwsControllerHost implements IControllerHost {
             Action: ['secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue', 'secretsmanager:DescribeSecret'],
             Resource: secretArns,
           },
+          ...(readOnlySecretArns.length > 0
+            ? [{ Sid: 'ReadSecrets', Effect: 'Allow', Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'], Resource: readOnlySecretArns }]
+            : []),
         ],
       }),
     });

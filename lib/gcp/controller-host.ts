@@ -90,13 +90,17 @@ export class GcpControllerHost implements IControllerHost {
       this.dbPasswordSource = `generate+${ownSecret('DbPassword', 'slurmdbd-db-password', `slurmdbd MariaDB password of ${request.clusterName}; generated on the controller`)}`;
     } else if (accounting) {
       const ref = accounting.passwordSecret;
-      const full = /^projects\/[^/]+\/secrets\/[^/]+$/.exec(ref);
-      if (!full && !/^[A-Za-z0-9_-]{1,255}$/.test(ref)) {
-        throw new ConstructPropError(scope, 'accounting.passwordSecret', ref, 'is not a Secret Manager secret ID or projects/P/secrets/S path',
-          "Give the secret's ID in the network's project, e.g. 'hpc-db-password'");
+      // An ID under the cluster's prefix or a full path: what a pasted password never looks like, so one is refused
+      // (never echoed) instead of landing in user-data and an IAM binding.
+      const full = typeof ref === 'string' ? /^projects\/([a-z][-a-z0-9]{4,28}[a-z0-9])\/secrets\/([A-Za-z0-9_-]{1,255})$/.exec(ref) : null;
+      if (!full && (typeof ref !== 'string' || !new RegExp(`^${prefix}-[A-Za-z0-9_-]{1,200}$`).test(ref))) {
+        throw new ConstructPropError(scope, 'accounting.passwordSecret', typeof ref === 'string' ? `<${ref.length} characters>` : ref,
+          `is not a Secret Manager secret ID starting ${prefix}- or a projects/P/secrets/S path`,
+          `Store the password as '${prefix}-db-password' (gcloud secrets create ${prefix}-db-password --data-file=<file>) and give that ID`);
       }
-      grantSecretAccess(scope, 'DbPasswordRead', { project, secretId: ref, member: identity.member });
-      this.dbPasswordSource = full ? `gcp-secretmanager:${ref}` : gcpSecretSource(project, ref);
+      const secret = full ? { project: full[1], secretId: full[2] } : { project, secretId: ref };
+      grantSecretAccess(scope, 'DbPasswordRead', { ...secret, member: identity.member });
+      this.dbPasswordSource = gcpSecretSource(secret.project, secret.secretId);
     }
     this.instance = gcpStaticInstance(scope, 'Vm', {
       network,

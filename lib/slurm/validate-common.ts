@@ -3,14 +3,15 @@
  * the number, path, one-line and known-key checks. Kept apart so those parts can share them without
  * importing each other; this module imports none of them.
  */
-import type { ConfigIssue } from './errors';
+import { ConfigIssue, shownForField } from './errors';
 import type { SlurmVersion } from './model';
 
 /** Collects issues with the field path already prefixed. */
 export class Issues {
   readonly list: ConfigIssue[] = [];
   add(field: string, value: unknown, problem: string, fix: string): void {
-    this.list.push({ field, value, problem, fix });
+    // A secret-like field's value is kept by its length only: issues are returned and logged as they are.
+    this.list.push({ field, value: shownForField(field, value), problem, fix });
   }
 }
 

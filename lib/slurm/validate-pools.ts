@@ -7,7 +7,7 @@ import { ConfigIssue } from './errors';
 import { expandHostlist } from './hostlist';
 import { ClusterSpec, NodePoolSpec, SlurmVersion } from './model';
 import { isCloudPool } from './nodes';
-import { nodeLineKeys, OWNED_NODE_KEYS, ownedKey } from './versions';
+import { nodeLineKeys, OWNED_NODE_KEYS, ownedFix, ownedKey } from './versions';
 import { checkInt, checkKnownKey, checkOneLine, isInt, Issues } from './validate-common';
 
 /** Node names are `<pool>-<index>` and must stay valid host names (63-character labels). */
@@ -149,7 +149,7 @@ function checkPool(
       const field = `${at}.extraNodeParameters.${key}`;
       const owned = ownedKey(OWNED_NODE_KEYS, key);
       if (owned) {
-        issues.add(field, value, `${owned[0]} is owned by the library`, `Use ${owned[1]} instead.`);
+        issues.add(field, value, `${owned[0]} is owned by the library`, ownedFix(owned[1]));
         continue;
       }
       if (version !== undefined) checkKnownKey(issues, field, key, value, nodeLineKeys(version), version, 'node lines');

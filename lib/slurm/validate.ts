@@ -9,6 +9,7 @@ import {
   healthCheckNodeStates,
   OWNED_PARTITION_KEYS,
   OWNED_SLURM_CONF_KEYS,
+  ownedFix,
   ownedKey,
   partitionLineKeys,
   PRIVATE_DATA_VALUES,
@@ -245,7 +246,7 @@ function checkPartitions(issues: Issues, spec: ClusterSpec, version: SlurmVersio
         const field = `${at}.extraParameters.${key}`;
         const owned = ownedKey(OWNED_PARTITION_KEYS, key);
         if (owned) {
-          issues.add(field, value, `${owned[0]} is owned by the library`, `Use ${owned[1]} instead.`);
+          issues.add(field, value, `${owned[0]} is owned by the library`, ownedFix(owned[1]));
           continue;
         }
         if (version !== undefined) checkKnownKey(issues, field, key, value, partitionLineKeys(version), version, 'partition lines');
@@ -435,7 +436,7 @@ function checkExtraSlurmConf(issues: Issues, spec: ClusterSpec, version: SlurmVe
     const field = `extraSlurmConf.${key}`;
     const owned = ownedKey(OWNED_SLURM_CONF_KEYS, key);
     if (owned) {
-      issues.add(field, value, `${owned[0]} is owned by the library`, `Use ${owned[1]} instead.`);
+      issues.add(field, value, `${owned[0]} is owned by the library`, ownedFix(owned[1]));
       continue;
     }
     checkKnownKey(issues, field, key, value, slurmConfKeys(version), version, 'slurm.conf');

@@ -246,7 +246,7 @@ export const OWNED_SLURM_CONF_KEYS: Readonly<Record<string, string>> = {
   AuthType: 'the model (auth/munge is set by the library)',
   CredType: 'the model (cred/munge is set by the library)',
   CryptoType: 'the model (CryptoType is the old name of CredType, set by the library)',
-  AuthInfo: 'paths.mungeSocket',
+  AuthInfo: 'nothing: the library sets it (the munge socket; paths.mungeSocket in the pure model)',
   AuthAltTypes: 'jwtAuth',
   AuthAltParameters: 'paths.jwtKeyFile',
   StateSaveLocation: 'controller.stateSaveLocation',
@@ -277,7 +277,7 @@ export const OWNED_SLURM_CONF_KEYS: Readonly<Record<string, string>> = {
   AccountingStorageHost: 'accounting.dbdHost',
   AccountingStoragePort: 'accounting.dbdPort',
   AccountingStorageTRES: 'accounting.trackedTres',
-  AccountingStoragePass: 'paths.mungeSocket (with accounting, it names the munge socket)',
+  AccountingStoragePass: 'nothing: it names the munge socket, which the library sets; no password goes in slurm.conf (slurmdbd\'s database password is the accounting passwordSecret)',
   JobCompType: 'the model (job completion logging is left off by the library)',
   ResumeProgram: 'powerSaving.resumeProgram',
   SuspendProgram: 'powerSaving.suspendProgram',
@@ -326,6 +326,11 @@ export const OWNED_PARTITION_KEYS: Readonly<Record<string, string>> = {
 };
 
 /** Case-insensitive lookup in an owned-key table: the canonical key and the field to use instead. */
+/** The fix for a key the library owns: the model field to use, or (`nothing: …`) why there is none. */
+export function ownedFix(use: string): string {
+  return use.startsWith('nothing: ') ? `Remove it: ${use.slice('nothing: '.length)}.` : `Use ${use} instead.`;
+}
+
 export function ownedKey(table: Readonly<Record<string, string>>, key: string): [string, string] | undefined {
   const hit = Object.keys(table).find((k) => k.toLowerCase() === key.toLowerCase());
   return hit === undefined ? undefined : [hit, table[hit]];
