@@ -186,6 +186,12 @@ export interface IFixedHost {
   readonly userDataTakesReferences: boolean;
   /** How a person reaches it, for the plan summary. */
   readonly access: string;
+  /**
+   * The host has a cloud metadata endpoint that hands out its credentials (EC2's IMDS, the Compute Engine metadata
+   * server): a login node then limits it to root (`METADATA_GUARD`), so no user reaches what the host's identity may
+   * read.
+   */
+  readonly metadataEndpoint: boolean;
 }
 
 /** The controller's host on a cloud: what the cluster-neutral controller renders into its node.env and config. */

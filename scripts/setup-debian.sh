@@ -2,7 +2,8 @@
 # Installs the Debian/Ubuntu packages the test suite needs: validators (shellcheck, cloud-init, promtool from
 # prometheus), the real Slurm daemons the cluster tests boot (munge, slurmctld, slurmd, slurmdbd, MariaDB),
 # Prometheus and node_exporter for the live monitoring test, sudo (visudo) for the users test, python3-torch to
-# run the job templates' DDP example for real (CPU, gloo), and mdadm for the local-SSD RAID test.
+# run the job templates' DDP example for real (CPU, gloo), mdadm for the local-SSD RAID test, and iptables for the
+# metadata guard.
 # apt here never starts services (policy-rc.d); the tests start daemons themselves, by PID.
 set -euo pipefail
 
@@ -15,7 +16,7 @@ export DEBIAN_FRONTEND=noninteractive
 packages=(
   shellcheck cloud-init
   munge slurmctld slurmd slurm-client slurmdbd slurmrestd slurm-wlm-jwt-plugin mariadb-server
-  iproute2 util-linux procps
+  iproute2 util-linux procps iptables
   prometheus prometheus-node-exporter sudo python3-torch mdadm
 )
 

@@ -134,6 +134,8 @@ class SiteFixedHost implements IFixedHost {
   readonly userDataTarget = 'gcp' as const;
   readonly scriptDelivery = { kind: 'inline' } as const;
   readonly userDataTakesReferences = false;
+  // Racked hosts: no cloud metadata endpoint to guard.
+  readonly metadataEndpoint = false;
   readonly access: string;
   constructor(scope: Construct, network: SiteNetwork, request: LoginHostRequest) {
     this.fileSystemClientNetwork = siteClient(network, 'SiteRange');

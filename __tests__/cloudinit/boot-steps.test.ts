@@ -43,6 +43,12 @@ const rows: Row[] = [
   ['controller login: no login step either', ['controller', 'login'], {}, T(), 'packages munge statesave slurmctld'],
 
   // The mesh, before munge (its peers are reached over it).
+  // The metadata guard: first after packages where people run jobs or log in, before the mesh, munge and users.
+  ['the metadata guard on a compute node, before the mesh and the users', ['compute'], { ...MESH, METADATA_GUARD: '1' }, MESH_TABLES,
+    'packages metadata-guard tailscale munge gpu mounts users slurmd'],
+  ['the metadata guard on a login node', ['login'], { METADATA_GUARD: '1' }, T({ usersTable: true }), 'packages metadata-guard munge users login'],
+  ['METADATA_GUARD on the controller: not a user host', ['controller'], { METADATA_GUARD: '1' }, T(), 'packages munge statesave slurmctld'],
+  ['METADATA_GUARD other than 1 is off', ['compute'], { METADATA_GUARD: 'yes' }, T(), 'packages munge gpu slurmd'],
   ['tailscale on a compute node', ['compute'], MESH, T(), 'packages tailscale munge gpu slurmd'],
   ['tailscale on a login node', ['login'], MESH, T(), 'packages tailscale munge login'],
 

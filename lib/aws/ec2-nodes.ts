@@ -122,6 +122,8 @@ export class Ec2Nodes implements INodePlacement {
       SLURM_CONTROLLER: ctl.privateIp,
       MUNGE_KEY_SOURCE: ctl.mungeKeySource,
       SLURMD_NODENAME_FROM: 'aws-tag',
+      // Jobs run here: IMDS (the node role's credentials, which read the munge key) is root's alone.
+      METADATA_GUARD: '1',
       GPU_COUNT: String(gpus?.count ?? 0),
       GPU_TYPE: gpus?.type ?? '',
       ...(efa && info ? efaNodeEnv(info, where) : {}),

@@ -17,6 +17,7 @@ export class AwsLoginHost implements IFixedHost {
   readonly scriptDelivery = { kind: 'fetch', fetcher: 'aws/fetch-bootstrap.sh' } as const;
   // EC2 user-data is gzip made at synth: no Terraform references inside.
   readonly userDataTakesReferences = false;
+  readonly metadataEndpoint = true;
   readonly access: string;
   readonly instance: Instance;
 

@@ -17,6 +17,7 @@ export const STEPS_VARIABLE = 'CDKTF_SLURM_STEPS';
 /** Every step there is, in no particular order; each is a script `<step>.sh` in the bootstrap-scripts tree. */
 export const BOOT_STEPS = [
   'packages',
+  'metadata-guard',
   'tailscale',
   'munge',
   'jwt-key',
@@ -92,6 +93,9 @@ export function bootSteps(host: BootStepsInput): BootStep[] {
     add('users', tables.usersTable);
   };
 
+  // Where people log in or run jobs, the cloud's metadata endpoint (which hands out the host's credentials, and
+  // with them the munge key) is root's before anything else: before the users exist, before sackd or slurmd.
+  add('metadata-guard', isOn('METADATA_GUARD') && (hasRole('compute') || hasRole('login')));
   // Mesh first: on hybrid nodes slurmd reaches the controller (and munge's peers) only over the mesh.
   add('tailscale', isSet('TAILSCALE_AUTHKEY_SOURCE'));
   add('munge');

@@ -240,14 +240,31 @@ export function scriptManifest(scripts: readonly BootstrapScript[]): string {
     .join('');
 }
 
+/**
+ * The metadata guard's earliest form, run by cloud-init's bootcmd on every boot, before sshd and logins start (the
+ * bootstrap's `metadata-guard` step runs only once cloud-init reaches runcmd): the endpoint for root only, where
+ * iptables exists. It leaves a chain that is already there alone: the step, or its boot unit, owns the full rules
+ * (root plus METADATA_ALLOWED_USERS). Same chain and jump as bootstrap-scripts/metadata-guard.sh.
+ */
+export const METADATA_GUARD_BOOTCMD = [
+  'command -v iptables >/dev/null 2>&1 || exit 0',
+  'iptables -w -N CDKTF_SLURM_METADATA 2>/dev/null || exit 0',
+  'iptables -w -A CDKTF_SLURM_METADATA -m owner --uid-owner 0 -j RETURN',
+  'iptables -w -A CDKTF_SLURM_METADATA -p tcp -j REJECT --reject-with tcp-reset',
+  'iptables -w -A CDKTF_SLURM_METADATA -j REJECT',
+  'iptables -w -I OUTPUT 1 -d 169.254.169.254/32 -j CDKTF_SLURM_METADATA',
+].join('; ');
+
 export function buildNodeCloudConfig(options: NodeCloudConfigOptions): CloudConfig {
   const config = new CloudConfig();
   if (options.hostname !== undefined) config.setHostname(options.hostname);
   if (options.extraPackages?.length) config.addPackages(...options.extraPackages);
 
   const tables = nodeTables(options);
+  const steps = bootSteps({ roles: options.roles, env: options.env, tables });
+  if (steps.includes('metadata-guard')) config.addBootcmd(['sh', '-c', METADATA_GUARD_BOOTCMD]);
   const scripts = nodeScripts({
-    steps: bootSteps({ roles: options.roles, env: options.env, tables }),
+    steps,
     mounts: options.mounts,
     extraScripts: options.extraScripts,
     scriptsDir: options.scriptsDir,

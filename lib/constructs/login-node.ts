@@ -145,6 +145,7 @@ export class LoginNode extends Construct implements IFileSystemClient, IScrapeTa
         CLUSTER_NAME: ctl.clusterName,
         SLURM_CONTROLLER: `${ctl.privateIp}:6817`,
         MUNGE_KEY_SOURCE: ctl.mungeKeySource,
+        ...(this.host.metadataEndpoint ? { METADATA_GUARD: '1' } : {}),
         ...(containers?.env ?? {}),
         ...(this.apptainer?.env ?? {}),
         ...host.env,

@@ -166,6 +166,8 @@ export class GceNodes implements INodePlacement {
       CLUSTER_NAME: ctl.clusterName,
       SLURM_CONTROLLER: ctl.privateIp,
       MUNGE_KEY_SOURCE: ctl.mungeKeySource,
+      // Jobs run here: the metadata server (the service account's tokens, which read the munge key) is root's alone.
+      METADATA_GUARD: '1',
       GPU_COUNT: String(gpus?.count ?? 0),
       GPU_TYPE: gpus?.type ?? '',
       ...(needsFabricManager(gpus) ? { GPU_FABRIC_MANAGER: '1' } : {}),

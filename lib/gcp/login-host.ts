@@ -16,6 +16,7 @@ export class GcpLoginHost implements IFixedHost {
   readonly scriptDelivery = { kind: 'inline' } as const;
   // Compute Engine user-data is a Terraform string: checksums may be Terraform variables.
   readonly userDataTakesReferences = true;
+  readonly metadataEndpoint = true;
   readonly access: string;
   readonly vm: ComputeInstance;
 
