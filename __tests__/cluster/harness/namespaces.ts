@@ -331,6 +331,34 @@ export class VirtualCluster {
     }
   }
 
+  /**
+   * A stand-in for the cloud's metadata server: 169.254.169.254 on the bridge, beyond every node's eth0 as a cloud
+   * puts it (not on a node's own loopback, where a REJECT would never reach the socket), answering each connection
+   * on port 80; every node gets an on-link route to it. Its process lives in the bridge namespace, so teardown ends
+   * it with the rest.
+   */
+  async startMetadataServer(): Promise<void> {
+    const address = '169.254.169.254';
+    await runOk('nsenter', ['-t', String(this.bridgePid), '-n', '--', 'ip', 'addr', 'add', `${address}/32`, 'dev', this.bridgeName]);
+    // The way back to the nodes: the bridge has no address in their subnet.
+    await runOk('nsenter', ['-t', String(this.bridgePid), '-n', '--', 'ip', 'route', 'add', `${this.opts.subnet}.0/24`, 'dev', this.bridgeName]);
+    const listener = [
+      'import socket',
+      's = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)',
+      `s.bind(("${address}", 80)); s.listen(64)`,
+      'while True:',
+      '    c, _ = s.accept(); c.sendall(b"credentials"); c.close()',
+    ].join('\n');
+    const child = spawn('nsenter', ['-t', String(this.bridgePid), '-n', '--', 'python3', '-c', listener], { detached: true, stdio: 'ignore' });
+    child.unref();
+    for (const node of this.nodes) {
+      await runOk('nsenter', ['-t', String(node.holderPid), '-n', '--', 'ip', 'route', 'add', `${address}/32`, 'dev', 'eth0']);
+    }
+    const first = this.nodes[0];
+    await waitFor(async () => (await first.sh(`exec 3<>/dev/tcp/${address}/80`, { timeoutMs: 5000 })).code === 0, 15_000,
+      `the metadata stand-in answering ${first.name}`);
+  }
+
   /** Tails of the bootstrap and daemon logs of every node, for error messages. */
   diagnostics(lines = 25): string {
     const out: string[] = [];

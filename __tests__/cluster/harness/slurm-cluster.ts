@@ -51,6 +51,8 @@ export interface SlurmTestClusterOptions {
   readonly extraNodes?: (spec: ClusterSpec) => readonly ExtraNode[];
   /** More files staged on the controller beside the rendered ones (e.g. plugstack.conf), served to configless nodes. @default none */
   readonly extraControllerFiles?: readonly { readonly name: string; readonly content: string }[];
+  /** More node.env entries on the pool's compute nodes (what a placement adds, e.g. `METADATA_GUARD`). @default none */
+  readonly computeEnv?: Readonly<Record<string, string>>;
   /** Runs after the namespaces exist and before anything is provisioned (e.g. edit a node's /etc/hosts). */
   readonly beforeProvision?: (c: SlurmTestCluster) => Promise<void>;
 }
@@ -62,6 +64,8 @@ export interface ExtraNode {
   readonly gpuDeviceFiles?: readonly string[];
   /** Provision during boot(). @default true */
   readonly provision?: boolean;
+  /** The host's roles; a login host on 22.05 gets the controller's client files staged, as `LoginNode` does. @default `['compute']` */
+  readonly roles?: readonly NodeRole[];
 }
 
 export interface RenderedNode {
@@ -172,9 +176,14 @@ export class SlurmTestCluster {
         SLURMD_MODE: 'configless',
         GPU_COUNT: String(gpus?.count ?? 0),
         ...(gpus ? { GPU_TYPE: gpus.type, GPU_DEVICE_FILES: this.gpuDeviceFiles().join(' ') } : {}),
+        ...(this.opts.computeEnv ?? {}),
       });
     }
-    for (const x of this.extraNodes) this.render(x.name, ['compute'], { ...common, ...x.env });
+    const clientFiles = ctlFiles.filter((f) => f.name !== 'slurmdbd.conf');
+    for (const x of this.extraNodes) {
+      const roles = [...(x.roles ?? ['compute'])];
+      this.render(x.name, roles, { ...common, ...x.env }, roles.includes('login') && !roles.includes('compute') ? clientFiles : undefined);
+    }
     this.timings.render = Date.now() - t0;
 
     this.vc = await VirtualCluster.create({
