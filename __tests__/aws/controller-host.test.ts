@@ -1,15 +1,17 @@
 /**
  * AwsControllerHost: an external accounting database's password secret. The controller reads it by name; the
  * name must be one a pasted password never looks like (under the cluster's prefix, RDS-managed, or a full ARN), and
- * the IAM grant covers that secret alone, read-only. A refused value is shown by its length only.
+ * the IAM grant covers that secret alone, read-only. A refused value is shown by its length only. And the munge key:
+ * written by the controller when it generates it, only read when Terraform drew it (Docker and SSH pools).
  */
 import { AwsProvider } from '@cdktf/provider-aws/lib/provider';
-import { TerraformStack, Testing } from 'cdktf';
+import { TerraformStack, TerraformVariable, Testing } from 'cdktf';
 import { Ec2Nodes } from '../../lib/aws/ec2-nodes';
 import { BastionVpc } from '../../lib/constructs/bastion-vpc';
 import { ComputeNodePool } from '../../lib/constructs/compute-node-pool';
 import { Partition } from '../../lib/constructs/partition';
 import { SlurmController } from '../../lib/constructs/slurm-controller';
+import { DockerNodes } from '../../lib/docker/docker-nodes';
 
 type Json = Record<string, any>;
 
@@ -65,4 +67,35 @@ describe('an external accounting database password', () => {
     try { withAccountingSecret(ref); } catch (e) { message = (e as Error).message; }
     expect(message).not.toContain(ref);
   });
+});
+
+describe('a munge key Terraform draws (a mesh with Docker nodes)', () => {
+  const stack = new TerraformStack(Testing.app(), 'm');
+  new AwsProvider(stack, 'aws', { region: 'us-east-1' });
+  const network = new BastionVpc(stack, 'Net', { cidr: '10.0.0.0/16' });
+  const authKey = new TerraformVariable(stack, 'ts_key', { type: 'string', sensitive: true }).stringValue;
+  const controller = new SlurmController(stack, 'Ctl', { network, clusterName: 'lab', mesh: { tailscale: { authKey } } });
+  const pool = new ComputeNodePool(stack, 'Box', { controller, name: 'box', nodes: DockerNodes.on('ssh://me@gpu-box', { cpus: 8, realMemoryMiB: 30000 }), count: 1 });
+  new Partition(stack, 'Part', { controller, name: 'box', pools: [pool], default: true });
+  const tf: Json = JSON.parse(Testing.synth(stack));
+  const munge = Object.entries(tf.resource.aws_secretsmanager_secret as Json).find(([, s]) => (s as Json).name === 'lab/munge-key')!;
+  const mungeArn = `\${aws_secretsmanager_secret.${munge[0]}.arn}`;
+
+  test('is read by the controller, never written', () => {
+    expect(secretResources(tf)).toContain(mungeArn);
+    expect(writableSecrets(tf)).not.toContain(mungeArn);
+  });
+
+  test('and its secret says it is in Terraform state, not "never in Terraform"', () => {
+    expect((munge[1] as Json).description).toMatch(/drawn by Terraform .* so it is in Terraform state/);
+    expect((munge[1] as Json).description).not.toMatch(/never in Terraform/);
+  });
+});
+
+test('a munge key the controller generates stays writable by it alone, and says so', () => {
+  const { stack } = withAccountingSecret('hpc/slurmdbd-db-password');
+  const tf: Json = JSON.parse(Testing.synth(stack));
+  const munge = Object.entries(tf.resource.aws_secretsmanager_secret as Json).find(([, s]) => (s as Json).name === 'hpc/munge-key')!;
+  expect(writableSecrets(tf)).toContain(`\${aws_secretsmanager_secret.${munge[0]}.arn}`);
+  expect((munge[1] as Json).description).toMatch(/generated on the controller at first boot, never in Terraform/);
 });

@@ -125,7 +125,7 @@ export class AwsControllerHost implements IControllerHost {
 
     // Secrets the controller generates at first boot (it writes their first version), and secrets it only reads
     // (Terraform's mesh key, the user's database and mail passwords): it may never overwrite one of the latter.
-    const secretArns = [munge.arn];
+    const secretArns = [this.mungeKeySecretArn];
     const readOnlySecretArns: string[] = [];
     if (request.restApi) {
       const jwt = new SecretsmanagerSecret(scope, 'JwtKey', {
@@ -181,19 +181,24 @@ export class AwsControllerHost implements IControllerHost {
     new IamRolePolicy(scope, 'SecretsPolicy', {
       role: role.id,
       name: 'own-secrets',
-      policy: JSON.stringify({
-        Version: '2012-10-17',
-        Statement: [
-          {
-            Sid: 'OwnSecrets',
-            Effect: 'Allow',
-            Action: ['secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue', 'secretsmanager:DescribeSecret'],
-            Resource: secretArns,
-          },
-          ...(readOnlySecretArns.length > 0
-            ? [{ Sid: 'ReadSecrets', Effect: 'Allow', Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'], Resource: readOnlySecretArns }]
-            : []),
-        ],
+      // At synth: a mesh pool may yet have Terraform draw the munge key (terraformMungeKey), which the controller
+      // then only reads.
+      policy: lazyString(() => {
+        const drawnByTerraform = this.mungeKeyVersion !== undefined;
+        // The same token string as in secretArns (each read of `munge.arn` makes a new one).
+        const written = secretArns.filter((arn) => !(drawnByTerraform && arn === this.mungeKeySecretArn));
+        const read = [...(drawnByTerraform ? [this.mungeKeySecretArn] : []), ...readOnlySecretArns];
+        return JSON.stringify({
+          Version: '2012-10-17',
+          Statement: [
+            ...(written.length > 0
+              ? [{ Sid: 'OwnSecrets', Effect: 'Allow', Action: ['secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue', 'secretsmanager:DescribeSecret'], Resource: written }]
+              : []),
+            ...(read.length > 0
+              ? [{ Sid: 'ReadSecrets', Effect: 'Allow', Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'], Resource: read }]
+              : []),
+          ],
+        });
       }),
     });
     new IamRolePolicy(scope, 'ResumeReadPolicy', {
@@ -283,6 +288,8 @@ export class AwsControllerHost implements IControllerHost {
         // The data source draws a new password on every plan; the first one stays.
         lifecycle: { ignoreChanges: ['secret_string'] },
       });
+      // Say where the key really comes from: it is in Terraform state for the cluster's life.
+      this.mungeKeySecret.description = `munge key of Slurm cluster ${this.request.clusterName}; drawn by Terraform for hosts with no cloud identity (Docker, SSH pools), so it is in Terraform state`;
       // The controller must find the key in Secrets Manager when it boots.
       this.instance.dependsOn = [...(this.instance.dependsOn ?? []), dependable(this.mungeKeyVersion)];
     }
