@@ -155,6 +155,8 @@ export interface ControllerHostRequest extends FixedHostBasics {
   readonly accounting: AccountingStore;
   /** slurmrestd runs: a JWT key secret is made. */
   readonly restApi: boolean;
+  /** The VM (and the secrets it keeps, where the cloud can protect them) refuse deletion until this is turned off. */
+  readonly deletionProtection: boolean;
   /** A job-mail relay password secret (`<store>:<name>`) the controller reads. @default none */
   readonly mailPasswordSecret?: string;
   /** The mesh auth key (a Terraform reference) and the secret name it is kept under. @default no mesh */

@@ -99,3 +99,16 @@ test('a munge key the controller generates stays writable by it alone, and says 
   expect(writableSecrets(tf)).toContain(`\${aws_secretsmanager_secret.${munge[0]}.arn}`);
   expect((munge[1] as Json).description).toMatch(/generated on the controller at first boot, never in Terraform/);
 });
+
+test('the controller has termination protection unless deletionProtection is off, and the policy pack checks it', () => {
+  const on = withAccountingSecret('hpc/slurmdbd-db-password');
+  const instance = (stack: TerraformStack): Json => Object.values(JSON.parse(Testing.synth(stack)).resource.aws_instance as Json)
+    .find((i) => (i as Json).tags?.['slurm:role'] === 'controller') as Json;
+  expect(instance(on.stack).disable_api_termination).toBe(true);
+  const off = new TerraformStack(Testing.app(), 'o');
+  new AwsProvider(off, 'aws', { region: 'us-east-1' });
+  const controller = new SlurmController(off, 'Ctl', { network: new BastionVpc(off, 'Net', { cidr: '10.0.0.0/16' }), clusterName: 'hpc', deletionProtection: false });
+  const pool = new ComputeNodePool(off, 'Cpu', { controller, name: 'cpu', nodes: Ec2Nodes.of({ instanceType: 'c6i.large' }), count: 1 });
+  new Partition(off, 'Part', { controller, name: 'cpu', pools: [pool], default: true });
+  expect(instance(off).disable_api_termination).toBe(false);
+});

@@ -47,3 +47,18 @@ describe('an external accounting database password', () => {
     expect(() => withAccountingSecret(ref)).toThrow(`g/Ctl: accounting.passwordSecret = "<${ref.length} characters>": is not a Secret Manager secret ID starting hpc-`);
   });
 });
+
+test('the controller VM and its own secrets refuse deletion unless deletionProtection is off', () => {
+  const protectedOf = (deletionProtection?: boolean) => {
+    const stack = new TerraformStack(Testing.app(), 'p');
+    new GoogleProvider(stack, 'google', { project: 'my-hpc-project', region: 'us-central1' });
+    const network = new GcpClusterNetwork(stack, 'Net', { project: 'my-hpc-project', region: 'us-central1', zone: 'us-central1-a', namePrefix: 'hpc' });
+    new SlurmController(stack, 'Ctl', { network, clusterName: 'hpc', ...(deletionProtection === undefined ? {} : { deletionProtection }) });
+    const byId = (id: string) => (stack.node.findAll().find((c) => c.node.path.endsWith(id)) as unknown as { toTerraform(): Json }).toTerraform();
+    const vm = JSON.stringify(byId('Ctl/Vm/Instance'));
+    const munge = JSON.stringify(byId('Ctl/MungeKey'));
+    return { vm: /"deletion_protection":true/.test(vm), munge: /"deletion_protection":true/.test(munge) };
+  };
+  expect(protectedOf()).toEqual({ vm: true, munge: true });
+  expect(protectedOf(false)).toEqual({ vm: false, munge: false });
+});

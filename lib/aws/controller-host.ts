@@ -241,6 +241,8 @@ export class AwsControllerHost implements IControllerHost {
       instanceProfileName: identity.profile.name,
       keyName: request.keyName,
       rootVolumeSizeGiB: request.rootVolumeSizeGiB ?? 40,
+      // Secrets Manager has no deletion protection of its own: its secrets keep a 7-day recovery window instead.
+      disableApiTermination: request.deletionProtection,
       userDataBase64: lazyString(() => request.userData().base64),
       tags: {
         Name: `${prefix}-${request.hostname}`,

@@ -100,6 +100,8 @@ export interface FixedEc2HostProps {
   /** gzip+base64 user-data (a lazy value rendered at synth). */
   readonly userDataBase64: string;
   readonly tags: Record<string, string>;
+  /** EC2 termination protection (`disable_api_termination`). @default false */
+  readonly disableApiTermination?: boolean;
 }
 
 /**
@@ -121,5 +123,6 @@ export function fixedEc2Host(scope: Construct, props: FixedEc2HostProps): Instan
     rootBlockDevice: { encrypted: true, volumeType: 'gp3', volumeSize: props.rootVolumeSizeGiB },
     userDataBase64: props.userDataBase64,
     tags: props.tags,
+    disableApiTermination: props.disableApiTermination,
   });
 }

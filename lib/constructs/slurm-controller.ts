@@ -119,6 +119,14 @@ export interface SlurmControllerProps {
    */
   readonly restApi?: boolean;
   /**
+   * The controller's VM, and the secrets it keeps where the cloud can protect them (Secret Manager on Google Cloud),
+   * cannot be deleted: `terraform destroy`, or a change that would replace the VM, fails until you set this to
+   * `false` and apply. It holds the cluster's state and accounting, and a lost munge key means re-keying every host.
+   * Turning it on or off changes nothing on the running VM.
+   * @default true
+   */
+  readonly deletionProtection?: boolean;
+  /**
    * Join a mesh so hosts outside the VPC (Docker pools) can reach the controller; needed by Docker pools.
    * With a mesh, `SlurmctldHost` is addressed by `controllerAddress`, which AWS pools in the VPC cannot
    * resolve: a meshed cluster takes Docker pools only.
@@ -289,6 +297,7 @@ export class SlurmController extends Construct implements ISlurmController {
       stateVolumeSizeGiB: props.stateVolumeSizeGiB ?? 50,
       accounting: accounting === 'local' || accounting === false ? accounting : { passwordSecret: accounting.passwordSecret },
       restApi: props.restApi === true,
+      deletionProtection: props.deletionProtection ?? true,
       mailPasswordSecret: props.mail?.passwordSecret,
       meshAuthKey: this.tailscale ? { value: this.tailscale.authKey, secretName: this.tailscale.authKeySecretName } : undefined,
       userData: () => this.renderedUserData(),

@@ -73,7 +73,7 @@ export class GcpControllerHost implements IControllerHost {
     grantLogging(scope, 'Logging', { project, member: identity.member });
     const ownSecret = (id: string, suffix: string, description: string): string => {
       const secretId = `${prefix}-${suffix}`;
-      gcpSecret(scope, id, { project, secretId, description, labels: { 'slurm-cluster': request.clusterName } });
+      gcpSecret(scope, id, { project, secretId, description, labels: { 'slurm-cluster': request.clusterName }, deletionProtection: request.deletionProtection });
       grantSecretAccess(scope, `${id}Read`, { project, secretId, member: identity.member });
       grantSecretVersionAdder(scope, `${id}Add`, { project, secretId, member: identity.member });
       return gcpSecretSource(project, secretId);
@@ -118,6 +118,7 @@ export class GcpControllerHost implements IControllerHost {
       networkIp: request.privateIp,
       stateDisk: { sizeGiB: request.stateVolumeSizeGiB, deviceName: STATE_DISK_DEVICE },
       sshViaIap: true,
+      deletionProtection: request.deletionProtection,
     }).instance;
   }
 

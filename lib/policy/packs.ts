@@ -1,5 +1,6 @@
 /** The rules, grouped into packs. Adding a rule: one file under rules/<pack>/, one line here. */
 import { PolicyPackName, PolicyRule } from './rule';
+import { ControllerTerminationProtected } from './rules/aws/ControllerTerminationProtected';
 import { DefaultSecurityGroupClosed } from './rules/aws/DefaultSecurityGroupClosed';
 import { EbsVolumeEncrypted } from './rules/aws/EbsVolumeEncrypted';
 import { FileSystemsEncrypted } from './rules/aws/FileSystemsEncrypted';
@@ -23,6 +24,7 @@ import { SecurityGroupRulesDescribed } from './rules/aws/SecurityGroupRulesDescr
 import { SlurmPortsClusterOnly } from './rules/aws/SlurmPortsClusterOnly';
 import { SubnetNoAutoPublicIp } from './rules/aws/SubnetNoAutoPublicIp';
 import { VpcFlowLogs } from './rules/aws/VpcFlowLogs';
+import { ControllerDeletionProtected } from './rules/gcp/ControllerDeletionProtected';
 import { BlockProjectSshKeys } from './rules/gcp/BlockProjectSshKeys';
 import { CustomModeNetwork } from './rules/gcp/CustomModeNetwork';
 import { FirewallDescribed } from './rules/gcp/FirewallDescribed';
@@ -47,6 +49,7 @@ import { NoSecretsInBootData } from './rules/common/NoSecretsInBootData';
 
 export const POLICY_PACKS: Readonly<Record<PolicyPackName, readonly PolicyRule[]>> = {
   aws: [
+    ControllerTerminationProtected,
     DefaultSecurityGroupClosed,
     EbsVolumeEncrypted,
     FileSystemsEncrypted,
@@ -73,6 +76,7 @@ export const POLICY_PACKS: Readonly<Record<PolicyPackName, readonly PolicyRule[]
   ],
   gcp: [
     BlockProjectSshKeys,
+    ControllerDeletionProtected,
     CustomModeNetwork,
     FirewallDescribed,
     FirewallNoWorldAdminPorts,
