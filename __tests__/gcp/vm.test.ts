@@ -1,6 +1,7 @@
 import { GoogleProvider } from '@cdktf/provider-google/lib/provider';
-import { TerraformStack, Testing } from 'cdktf';
+import { App, TerraformStack, Testing } from 'cdktf';
 import { GcpClusterNetwork } from '../../lib/constructs/gcp-cluster-network';
+import { SHIPPED_STACKS } from '../../stacks/shipped';
 import { terraformExpressionOf } from '../../lib/cdktf-adapter';
 import {
   CLOUD_PLATFORM_SCOPE,
@@ -374,5 +375,22 @@ describe('bad input fails with construct path, field, value and fix', () => {
       .toThrow(/test\/N: namePrefix = "a{61}": makes the name 'a{61}-99' longer than 63/);
     // 63 exactly is a valid name.
     expect(() => gcpComputeInstances(s.stack, 'M', { template: tpl, namePrefix: 'a'.repeat(60), count: 100 })).not.toThrow();
+  });
+});
+
+describe('secret grants wait for the secrets this plan makes (a first apply must not bind to a secret not yet made)', () => {
+  // The shipped Compute Engine stack: every grant on a secret it makes depends on that secret.
+  const tf = JSON.parse(Testing.synth(SHIPPED_STACKS['gcp-a3mega'](Testing.app() as App, 'gcp-a3mega')));
+  const secrets = tf.resource.google_secret_manager_secret as Record<string, { secret_id: string }>;
+  const grants = Object.entries(tf.resource.google_secret_manager_secret_iam_member as Record<string, { secret_id: string; depends_on?: string[] }>);
+
+  test.each(grants.map(([id, g]) => [id, g] as const))('%s', (_id, grant) => {
+    const made = Object.entries(secrets).find(([, s]) => s.secret_id === grant.secret_id);
+    if (!made) return; // a secret made elsewhere (the user's): nothing in this plan to wait for
+    expect(grant.depends_on ?? []).toContain(`google_secret_manager_secret.${made[0]}`);
+  });
+
+  test('the stack has such grants at all (munge key readers, the monitor\'s password)', () => {
+    expect(grants.filter(([, g]) => Object.values(secrets).some((s) => s.secret_id === g.secret_id)).length).toBeGreaterThanOrEqual(5);
   });
 });

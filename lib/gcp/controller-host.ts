@@ -5,6 +5,7 @@
  */
 import { ComputeAttachedDisk } from '@cdktf/provider-google/lib/compute-attached-disk';
 import { ComputeDisk } from '@cdktf/provider-google/lib/compute-disk';
+import type { SecretManagerSecret } from '@cdktf/provider-google/lib/secret-manager-secret';
 import { ComputeInstance } from '@cdktf/provider-google/lib/compute-instance';
 import { Construct, IConstruct } from 'constructs';
 import type {
@@ -50,6 +51,8 @@ export class GcpControllerHost implements IControllerHost {
   readonly identity: GcpNodeIdentity;
   /** Secret Manager ID of the munge key (in the network's project); the controller adds its first version. */
   readonly mungeKeySecretId: string;
+  /** The munge key's secret, which every reader's grant waits for. */
+  readonly mungeKeySecret: SecretManagerSecret;
   private readonly clusterName: string;
 
   constructor(readonly backend: IClusterBackend, readonly network: IGcpClusterNetwork, scope: Construct, request: ControllerHostRequest) {
@@ -71,16 +74,19 @@ export class GcpControllerHost implements IControllerHost {
     });
     this.identity = identity;
     grantLogging(scope, 'Logging', { project, member: identity.member });
+    const made = new Map<string, SecretManagerSecret>();
     const ownSecret = (id: string, suffix: string, description: string): string => {
       const secretId = `${prefix}-${suffix}`;
-      gcpSecret(scope, id, { project, secretId, description, labels: { 'slurm-cluster': request.clusterName }, deletionProtection: request.deletionProtection });
-      grantSecretAccess(scope, `${id}Read`, { project, secretId, member: identity.member });
-      grantSecretVersionAdder(scope, `${id}Add`, { project, secretId, member: identity.member });
+      const secret = gcpSecret(scope, id, { project, secretId, description, labels: { 'slurm-cluster': request.clusterName }, deletionProtection: request.deletionProtection });
+      made.set(id, secret);
+      grantSecretAccess(scope, `${id}Read`, { project, secretId, member: identity.member, secret });
+      grantSecretVersionAdder(scope, `${id}Add`, { project, secretId, member: identity.member, secret });
       return gcpSecretSource(project, secretId);
     };
     const mailSecret = /^gcp-secretmanager:projects\/([^/]+)\/secrets\/([A-Za-z0-9_-]+)$/.exec(request.mailPasswordSecret ?? '');
     if (mailSecret) grantSecretAccess(scope, 'MailPasswordRead', { project: mailSecret[1], secretId: mailSecret[2], member: identity.member });
     this.mungeKeySource = ownSecret('MungeKey', 'munge-key', `munge key of Slurm cluster ${request.clusterName}; generated on the controller at first boot`);
+    this.mungeKeySecret = made.get('MungeKey')!;
     this.mungeKeySecretId = `${prefix}-munge-key`;
     if (request.restApi) {
       this.jwtKeySource = `generate+${ownSecret('JwtKey', 'slurm-jwt-key', `HS256 key slurmrestd JWTs of ${request.clusterName} are verified with; generated on the controller`)}`;

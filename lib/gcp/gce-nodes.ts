@@ -151,7 +151,7 @@ export class GceNodes implements INodePlacement {
       displayName: `Slurm pool ${poolName} of ${ctl.clusterName}`,
       description: 'Compute nodes: read the munge key; write logs and metrics',
     });
-    grantSecretAccess(pool, 'MungeKeyRead', { project: net.project, secretId: gcp.mungeKeySecretId, member: identity.member });
+    grantSecretAccess(pool, 'MungeKeyRead', { project: net.project, secretId: gcp.mungeKeySecretId, member: identity.member, secret: gcp.mungeKeySecret });
     grantLogging(pool, 'Logging', { project: net.project, member: identity.member });
 
     const tcpxo = info?.gpuDirect === 'tcpxo' ? resolveTcpxoSettings(s.tcpxo, where) : undefined;

@@ -37,7 +37,7 @@ export class GcpLoginHost implements IFixedHost {
       displayName: `Slurm login node ${request.hostname} of ${request.clusterName}`,
       description: 'Reads the munge key; writes logs and metrics',
     });
-    grantSecretAccess(scope, 'MungeKeyRead', { project: net.project, secretId: ctl.mungeKeySecretId, member: identity.member });
+    grantSecretAccess(scope, 'MungeKeyRead', { project: net.project, secretId: ctl.mungeKeySecretId, member: identity.member, secret: ctl.mungeKeySecret });
     grantLogging(scope, 'Logging', { project: net.project, member: identity.member });
     this.vm = gcpStaticInstance(scope, 'Vm', {
       network: net,

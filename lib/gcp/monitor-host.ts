@@ -33,12 +33,12 @@ export class GcpMonitorHost implements IMonitorHost {
     const project = gcp.network.project;
     const prefix = gcpName(cluster);
     const secretId = `${prefix}-grafana-admin-password`;
-    gcpSecret(scope, 'GrafanaAdminPassword', { project, secretId, description: `Grafana admin password of Slurm cluster ${cluster}; generated on the monitor at first boot`, labels: { 'slurm-cluster': cluster } });
+    const secret = gcpSecret(scope, 'GrafanaAdminPassword', { project, secretId, description: `Grafana admin password of Slurm cluster ${cluster}; generated on the monitor at first boot`, labels: { 'slurm-cluster': cluster } });
     this.grafanaAdminPasswordSecret = gcpSecretSource(project, secretId);
     const env = { GRAFANA_ADMIN_PASSWORD_SOURCE: `generate+${this.grafanaAdminPasswordSecret}`, PROMETHEUS_RETENTION: request.retention };
     if (request.onController) {
-      grantSecretAccess(scope, 'ControllerRead', { project, secretId, member: gcp.identity.member });
-      grantSecretVersionAdder(scope, 'ControllerAdd', { project, secretId, member: gcp.identity.member });
+      grantSecretAccess(scope, 'ControllerRead', { project, secretId, member: gcp.identity.member, secret });
+      grantSecretVersionAdder(scope, 'ControllerAdd', { project, secretId, member: gcp.identity.member, secret });
       request.hostOnController({ env, files });
       return;
     }
@@ -47,8 +47,8 @@ export class GcpMonitorHost implements IMonitorHost {
       description: 'Prometheus/Grafana: lists the cluster\'s VMs (GCE discovery), keeps its Grafana password',
     });
     grantLogging(scope, 'Logging', { project, member: identity.member });
-    grantSecretAccess(scope, 'SecretRead', { project, secretId, member: identity.member });
-    grantSecretVersionAdder(scope, 'SecretAdd', { project, secretId, member: identity.member });
+    grantSecretAccess(scope, 'SecretRead', { project, secretId, member: identity.member, secret });
+    grantSecretVersionAdder(scope, 'SecretAdd', { project, secretId, member: identity.member, secret });
     // GCE service discovery lists instances: the narrowest predefined role that can.
     new ProjectIamMember(scope, 'ComputeViewer', {
       project, role: 'roles/compute.viewer', member: identity.member,

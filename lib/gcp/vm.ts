@@ -184,6 +184,12 @@ export interface GcpSecretGrantProps {
   readonly secretId: string;
   /** Who gets the role: a node identity's `member`. */
   readonly member: string;
+  /**
+   * The secret's resource, when this stack makes it: the binding waits for it (`secretId` is a literal, so Terraform
+   * would otherwise create both at once, and the binding fails on a secret that does not exist yet).
+   * @default none (a secret made elsewhere)
+   */
+  readonly secret?: SecretManagerSecret;
 }
 
 function grantOnSecret(scope: Construct, id: string, props: GcpSecretGrantProps, role: string): SecretManagerSecretIamMember {
@@ -193,7 +199,9 @@ function grantOnSecret(scope: Construct, id: string, props: GcpSecretGrantProps,
     failer(scope)('secretId', props.secretId, 'is not a Secret Manager secret ID', 'Pass gcpSecret(...).secretId');
   }
   // A member binding, not a policy: other bindings on the secret stay untouched.
-  return new SecretManagerSecretIamMember(scope, id, { project: props.project, secretId: props.secretId, role, member: props.member });
+  return new SecretManagerSecretIamMember(scope, id, {
+    project: props.project, secretId: props.secretId, role, member: props.member, ...(props.secret ? { dependsOn: [props.secret] } : {}),
+  });
 }
 
 /** Lets `member` read the versions of this one secret (`roles/secretmanager.secretAccessor` on the secret, not the project). */
