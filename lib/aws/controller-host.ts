@@ -243,6 +243,8 @@ export class AwsControllerHost implements IControllerHost {
       rootVolumeSizeGiB: request.rootVolumeSizeGiB ?? 40,
       // Secrets Manager has no deletion protection of its own: its secrets keep a 7-day recovery window instead.
       disableApiTermination: request.deletionProtection,
+      role: role,
+      bootObjects: scriptBucket.objects,
       userDataBase64: lazyString(() => request.userData().base64),
       tags: {
         Name: `${prefix}-${request.hostname}`,

@@ -33,6 +33,8 @@ export class AwsLoginHost implements IFixedHost {
     grantFileSystemParameterRead(scope, role, request.clusterName);
     ctl.scriptBucket.grantRead(scope, 'ScriptsRead', role.id);
     this.instance = fixedEc2Host(scope, {
+      role: role,
+      bootObjects: ctl.scriptBucket.objects,
       ami: ubuntuAmi(scope, request.image),
       instanceType: request.hostType,
       subnetId: net.privateSubnets[0].id,

@@ -163,6 +163,8 @@ export class MicroCephEc2Server implements IMadeCephFs {
       scriptDelivery: { kind: 'fetch', fetcher: 'aws/fetch-bootstrap.sh' },
     }), { target: 'aws', role: 'cephfs server', where: scope.node.path }));
     this.instance = fixedEc2Host(scope, {
+      role: role,
+      bootObjects: aws.scriptBucket.objects,
       ami: ubuntuAmi(scope),
       instanceType,
       subnetId: net.privateSubnets[0].id,

@@ -99,6 +99,8 @@ export class AwsMonitorHost implements IMonitorHost {
       scriptDelivery: { kind: 'fetch', fetcher: 'aws/fetch-bootstrap.sh' },
     }), { target: 'aws', role: 'monitor', where: scope.node.path }));
     this.instance = fixedEc2Host(scope, {
+      role: role,
+      bootObjects: aws.scriptBucket.objects,
       ami: ubuntuAmi(scope, request.image),
       instanceType: request.hostType,
       keyName: request.keyName,

@@ -6,8 +6,11 @@ import { DataAwsSsmParameter } from '@cdktf/provider-aws/lib/data-aws-ssm-parame
 import { IamInstanceProfile } from '@cdktf/provider-aws/lib/iam-instance-profile';
 import { IamRole } from '@cdktf/provider-aws/lib/iam-role';
 import { IamRolePolicy } from '@cdktf/provider-aws/lib/iam-role-policy';
+import { IamRolePolicyAttachment } from '@cdktf/provider-aws/lib/iam-role-policy-attachment';
 import { Instance } from '@cdktf/provider-aws/lib/instance';
+import { dependable, type ITerraformDependable, TerraformStack } from 'cdktf';
 import { Construct } from 'constructs';
+import { runAtSynthStart, terraformExpressionOf } from '../cdktf-adapter';
 
 /** Canonical's public SSM parameter for the current Ubuntu 24.04 LTS amd64 AMI. */
 export const UBUNTU_2404_AMI_PARAMETER = '/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id';
@@ -100,6 +103,10 @@ export interface FixedEc2HostProps {
   /** gzip+base64 user-data (a lazy value rendered at synth). */
   readonly userDataBase64: string;
   readonly tags: Record<string, string>;
+  /** The instance profile's role: the instance waits for every policy on it, wherever in the stack it was made. @default none */
+  readonly role?: IamRole;
+  /** What the first boot fetches from S3 (the bootstrap scripts): the instance waits until they exist. @default none */
+  readonly bootObjects?: readonly ITerraformDependable[];
   /** EC2 termination protection (`disable_api_termination`). @default false */
   readonly disableApiTermination?: boolean;
 }
@@ -110,7 +117,7 @@ export interface FixedEc2HostProps {
  * encrypted gp3 root volume.
  */
 export function fixedEc2Host(scope: Construct, props: FixedEc2HostProps): Instance {
-  return new Instance(scope, 'Instance', {
+  const instance = new Instance(scope, 'Instance', {
     ami: props.ami,
     instanceType: props.instanceType,
     subnetId: props.subnetId,
@@ -125,4 +132,23 @@ export function fixedEc2Host(scope: Construct, props: FixedEc2HostProps): Instan
     tags: props.tags,
     disableApiTermination: props.disableApiTermination,
   });
+  // The first boot reads with the role's inline policies and fetches the scripts: without an edge in the graph
+  // Terraform may start the instance before either exists (a race on the first apply). Decided at synth, when
+  // every policy of the role (a pool's launch grant, the monitor's grant) has been added.
+  runAtSynthStart(scope, {
+    visit: () => {
+      const stack = TerraformStack.of(scope);
+      const roleRefs = props.role ? new Set([terraformExpressionOf(scope, props.role.id), terraformExpressionOf(scope, props.role.name)]) : new Set<string>();
+      const have = new Set(instance.dependsOn ?? []);
+      const needed = [
+        // A policy on the role may live in another construct's scope (the monitor's grant on the controller's role).
+        ...stack.node.findAll().filter((c): c is IamRolePolicy | IamRolePolicyAttachment =>
+          (c instanceof IamRolePolicy || c instanceof IamRolePolicyAttachment) && typeof c.roleInput === 'string' && roleRefs.has(terraformExpressionOf(scope, c.roleInput))),
+        ...(props.bootObjects ?? []),
+      ];
+      const missing = needed.map((d) => dependable(d)).filter((fqn) => !have.has(fqn));
+      if (missing.length > 0) instance.dependsOn = [...(instance.dependsOn ?? []), ...missing];
+    },
+  });
+  return instance;
 }

@@ -31,6 +31,8 @@ export class BootstrapScriptBucket extends Construct {
   static readonly PREFIX = 'bootstrap';
   readonly bucket: S3Bucket;
   private readonly uploaded = new Map<string, string>();
+  /** The uploaded scripts, which a host that fetches them at boot waits for (`fixedEc2Host`'s `bootObjects`). */
+  readonly objects: S3Object[] = [];
 
   constructor(scope: Construct, id: string, props: BootstrapScriptBucketProps) {
     super(scope, id);
@@ -78,13 +80,13 @@ export class BootstrapScriptBucket extends Construct {
         continue;
       }
       this.uploaded.set(script.relativePath, script.content);
-      new S3Object(this, `Script-${script.relativePath.replace(/[^A-Za-z0-9]/g, '_')}`, {
+      this.objects.push(new S3Object(this, `Script-${script.relativePath.replace(/[^A-Za-z0-9]/g, '_')}`, {
         bucket: this.bucket.id,
         key: `${BootstrapScriptBucket.PREFIX}/${script.relativePath}`,
         // base64: a plain string would be read by Terraform as a template, and scripts are full of ${…}.
         contentBase64: Buffer.from(script.content, 'utf8').toString('base64'),
         contentType: 'text/x-shellscript',
-      });
+      }));
     }
   }
 
