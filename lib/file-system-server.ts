@@ -79,8 +79,8 @@ export interface ICephFsServer {
  * (a key is given by its secret's name), and a Terraform token is shown as what it is, not its placeholder text.
  */
 export function shownSettings(factory: string, settings: object): string {
-  const entries = Object.entries(settings).filter(([, v]) => v !== undefined);
-  return `${factory}(${entries.length ? shownValue(Object.fromEntries(entries)) : ''})`;
+  const shown = shownValue(settings);
+  return `${factory}(${shown === '{}' ? '' : shown})`;
 }
 
 function shownValue(value: unknown): string {

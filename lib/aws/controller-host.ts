@@ -162,7 +162,8 @@ export class AwsControllerHost implements IControllerHost {
       const arn = typeof ref === 'string' && /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@!-]+$/.test(ref);
       const named = typeof ref === 'string' && (new RegExp(`^${prefix}/[A-Za-z0-9/_+=.@-]+$`).test(ref) || /^rds![a-z]+-[0-9a-f-]{36}$/.test(ref));
       if (!arn && !named) {
-        throw new ConstructPropError(scope, 'accounting.passwordSecret', typeof ref === 'string' ? `<${ref.length} characters>` : ref,
+        // ConstructPropError shows a secret field's value by its length only.
+        throw new ConstructPropError(scope, 'accounting.passwordSecret', ref,
           `is not a Secrets Manager secret name under ${prefix}/, an RDS-managed secret (rds!db-…) or a secret ARN`,
           `Store the password as '${prefix}/slurmdbd-db-password' (aws secretsmanager create-secret --name ${prefix}/slurmdbd-db-password --secret-string file://<file>) and give that name`);
       }

@@ -100,7 +100,8 @@ export class GcpControllerHost implements IControllerHost {
       // (never echoed) instead of landing in user-data and an IAM binding.
       const full = typeof ref === 'string' ? /^projects\/([a-z][-a-z0-9]{4,28}[a-z0-9])\/secrets\/([A-Za-z0-9_-]{1,255})$/.exec(ref) : null;
       if (!full && (typeof ref !== 'string' || !new RegExp(`^${prefix}-[A-Za-z0-9_-]{1,200}$`).test(ref))) {
-        throw new ConstructPropError(scope, 'accounting.passwordSecret', typeof ref === 'string' ? `<${ref.length} characters>` : ref,
+        // ConstructPropError shows a secret field's value by its length only.
+        throw new ConstructPropError(scope, 'accounting.passwordSecret', ref,
           `is not a Secret Manager secret ID starting ${prefix}- or a projects/P/secrets/S path`,
           `Store the password as '${prefix}-db-password' (gcloud secrets create ${prefix}-db-password --data-file=<file>) and give that ID`);
       }

@@ -51,9 +51,9 @@ export class SlurmConfigError extends Error {
   }
 }
 
-/** `<where>: <field> = <JSON value>: <problem>. <fix>` */
+/** `<where>: <field> = <JSON value>: <problem>. <fix>`; the value as given (SlurmConfigError redacts secret fields first). */
 export function formatIssue(issue: ConfigIssue, where: string): string {
-  return `${where}: ${issue.field} = ${showValue(shownForField(issue.field, issue.value))}: ${issue.problem}. ${issue.fix}`;
+  return `${where}: ${issue.field} = ${showValue(issue.value)}: ${issue.problem}. ${issue.fix}`;
 }
 
 function showValue(value: unknown): string {
