@@ -32,6 +32,19 @@ function awsCluster(opts: { mesh?: boolean } = {}) {
 
 const FSX = FsxLustre.of({ storageCapacityGiB: 4800 });
 
+describe('FSx settings are checked against the deployment type, naming fileSystem.<setting>', () => {
+  test.each<[string, FsxLustre, RegExp]>([
+    ['a capacity off the increments', FsxLustre.of({ storageCapacityGiB: 3000 }), /l\/Fs: fileSystem\.storageCapacityGiB = 3000: PERSISTENT_2 takes 1200 or a multiple of 2400 GiB\. Use e\.g\. 4800/],
+    ['a SCRATCH_1 capacity off its increments', FsxLustre.of({ storageCapacityGiB: 4800, deploymentType: 'SCRATCH_1' }), /SCRATCH_1 takes 1200, 2400 or a multiple of 3600 GiB\. Use e\.g\. 7200/],
+    ['throughput the type does not offer', FsxLustre.of({ storageCapacityGiB: 2400, perUnitStorageThroughput: 200 }), /fileSystem\.perUnitStorageThroughput = 200: PERSISTENT_2 takes 125, 250, 500, 1000 MB\/s per TiB/],
+    ['throughput on a scratch type', FsxLustre.of({ storageCapacityGiB: 2400, deploymentType: 'SCRATCH_2', perUnitStorageThroughput: 200 }), /SCRATCH_2 has a fixed throughput/],
+    ['a KMS key on a scratch type', FsxLustre.of({ storageCapacityGiB: 2400, deploymentType: 'SCRATCH_2', kmsKeyId: 'arn:aws:kms:us-east-1:1:key/x' }), /fileSystem\.kmsKeyId = .*SCRATCH_2 always encrypts with an AWS-owned key/],
+  ])('%s', (_name, fileSystem, message) => {
+    const { stack, controller } = awsCluster();
+    expect(() => new LustreFs(stack, 'Fs', { controller, fileSystem })).toThrow(message);
+  });
+});
+
 describe('FSx for Lustre on an AWS cluster', () => {
   const { stack, network, controller } = awsCluster();
   const pool = new ComputeNodePool(stack, 'Gpu', { controller, name: 'gpu', nodes: Ec2Nodes.of({ instanceType: 'g5.12xlarge' }), count: 2 });

@@ -35,11 +35,6 @@ const FSX = FsxLustre.of({ storageCapacityGiB: 4800 });
 
 describe('bad input fails with path, field, value and fix', () => {
   test.each<[string, Partial<LustreFsProps>, RegExp]>([
-    ['a capacity off the increments', { fileSystem: FsxLustre.of({ storageCapacityGiB: 3000 }) }, /l\/Fs: fileSystem\.storageCapacityGiB = 3000: PERSISTENT_2 takes 1200 or a multiple of 2400 GiB\. Use e\.g\. 4800/],
-    ['a SCRATCH_1 capacity off its increments', { fileSystem: FsxLustre.of({ storageCapacityGiB: 4800, deploymentType: 'SCRATCH_1' }) }, /SCRATCH_1 takes 1200, 2400 or a multiple of 3600 GiB\. Use e\.g\. 7200/],
-    ['throughput the type does not offer', { fileSystem: FsxLustre.of({ storageCapacityGiB: 2400, perUnitStorageThroughput: 200 }) }, /fileSystem\.perUnitStorageThroughput = 200: PERSISTENT_2 takes 125, 250, 500, 1000 MB\/s per TiB/],
-    ['throughput on a scratch type', { fileSystem: FsxLustre.of({ storageCapacityGiB: 2400, deploymentType: 'SCRATCH_2', perUnitStorageThroughput: 200 }) }, /SCRATCH_2 has a fixed throughput/],
-    ['a KMS key on a scratch type', { fileSystem: FsxLustre.of({ storageCapacityGiB: 2400, deploymentType: 'SCRATCH_2', kmsKeyId: 'arn:aws:kms:us-east-1:1:key/x' }) }, /fileSystem\.kmsKeyId = .*SCRATCH_2 always encrypts with an AWS-owned key/],
     ['no server', {}, /l\/Fs: fileSystem = undefined: no Lustre server given\. Use FsxLustre\.of/],
     ['a settings object that is not a server', { fileSystem: { storageCapacityGiB: 2400 } as any }, /l\/Fs: fileSystem = "<not a Lustre server>": no Lustre server given/],
     ['an existing source without a file system name', { fileSystem: ExistingLustre.at('10.0.0.5@tcp') }, /fileSystem\.source = "10\.0\.0\.5@tcp": is not a Lustre source/],
